@@ -1,6 +1,7 @@
-"""The ``plastisim`` command. Only this module knows argparse, progress bars and figures.
+"""The ``plastisim`` command. Only ``plastisim.cli`` knows argparse, progress bars and figures.
 
-Errors raised on bad input (``PlastisimError``) are printed as one line on stderr, exit code 2.
+One module per command group adds its sub-commands through ``add_parsers(sub)``; ``main`` turns
+bad input (``PlastisimError``) into one line on stderr and exit code 2.
 """
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .errors import PlastisimError
+from ..errors import PlastisimError
 
 
 def _demo(args: argparse.Namespace) -> int:
     """A short real job on the embedded default RHM: sample, decode, print statistics."""
     import torch
 
-    from .rhm import RHM, one_hot
+    from ..rhm import RHM, one_hot
 
     rhm = RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
     start = time.perf_counter()
@@ -39,12 +40,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import BENCHMARKS
+    from ..bench import BENCHMARKS
 
     names = args.only or list(BENCHMARKS)
     results = [BENCHMARKS[name]() for name in names]
     print(json.dumps(results, indent=2))
     return 0
+
+
+_COMMAND_MODULES: list = []   # modules of plastisim.cli with an add_parsers(sub) function
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,9 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a short real run on the embedded default")
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="throughput on this machine, as JSON")
-    from .bench import BENCHMARKS
+    from ..bench import BENCHMARKS
     bench.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="benchmarks to run")
     bench.set_defaults(func=_bench)
+    for module in _COMMAND_MODULES:
+        module.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,108 @@
+r"""A network: neuron groups chained by synapses, and the builder for the RHM hierarchy.
+
+One step of a network follows a named schedule (published as ``Network.SCHEDULE``):
+
+    input -> drive -> rate -> traces -> modulator -> plasticity -> record
+
+``forward`` performs the first three stages for every group in order; a rule computes the
+modulator and the plasticity; the training loop records.
+
+``hierarchy(rhm, width)`` is the PRX CNN (Cagnetta et al. 2024, "ConvNetGAPMF"): L layers of
+non-overlapping patches (filter = stride = s), each a_l = W_l u_{l-1} / sqrt(C_{l-1} s) followed by
+ReLU, the mean over the remaining positions, and a linear readout z = β h̄ / width (mean-field
+scaling). Weights are drawn N(0, 1). Biases are omitted (a choice: see docs/concepts.md).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .errors import check_int, impossible
+from .neurons import NeuronGroup
+from .rhm import RHM
+from .synapses import MeanPool, Patches, Synapses
+
+
+class Network:
+    """Groups (input first, output last) and the synapses between consecutive groups."""
+
+    SCHEDULE: tuple[str, ...] = ("input", "drive", "rate", "traces", "modulator", "plasticity",
+                                 "record")
+
+    def __init__(self, groups: list[NeuronGroup], synapses: list[Synapses]):
+        if len(synapses) != len(groups) - 1:
+            raise impossible("synapses", len(synapses), f"need len(groups) - 1 = "
+                             f"{len(groups) - 1} (a chain)")
+        for syn, pre, post in zip(synapses, groups[:-1], groups[1:]):
+            if syn.pre is not pre or syn.post is not post:
+                raise impossible(f"synapses {syn.name}", f"{syn.pre.name}->{syn.post.name}",
+                                 f"need {pre.name}->{post.name} (groups in order)")
+        self.groups = {g.name: g for g in groups}
+        self.synapses = {s.name: s for s in synapses}
+
+    def __repr__(self) -> str:
+        lines = [f"Network({len(self.groups)} groups, {len(self.synapses)} synapses)"]
+        lines += [f"  {s}" for s in self.synapses.values()]
+        return "\n".join(lines)
+
+    @property
+    def input(self) -> NeuronGroup:
+        return next(iter(self.groups.values()))
+
+    @property
+    def output(self) -> NeuronGroup:
+        return list(self.groups.values())[-1]
+
+    @property
+    def hidden(self) -> list[NeuronGroup]:
+        return list(self.groups.values())[1:-1]
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.synapses.values())).w.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(iter(self.synapses.values())).w.dtype
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Stages input, drive, rate for every group; returns the output drive (logits)."""
+        self.input.clamp(x)
+        for syn in self.synapses.values():
+            syn.propagate()
+        return self.output.drive.reshape(x.shape[0], -1)
+
+    __call__ = forward
+
+    def weights(self) -> dict[str, Tensor]:
+        return {name: syn.w for name, syn in self.synapses.items()}
+
+    def to(self, device: torch.device | str | None = None,
+           dtype: torch.dtype | None = None) -> "Network":
+        for syn in self.synapses.values():
+            syn.to(device, dtype)
+        return self
+
+
+def hierarchy(rhm: RHM, width: int, shared: bool = True, depth: int | None = None, *,
+              seed: int = 0, dtype: torch.dtype = torch.float32,
+              device: torch.device | str = "cpu") -> Network:
+    """The PRX CNN for ``rhm`` (module docstring); ``depth`` defaults to L patch layers."""
+    width = check_int("network.width", width, 1)
+    depth = rhm.L if depth is None else check_int("network.depth", depth, 1)
+    if depth > rhm.L:
+        raise impossible("network.depth", depth, f"need depth <= L={rhm.L}")
+    gen = torch.Generator().manual_seed(int(seed))
+    groups = [NeuronGroup("input", rhm.v, rhm.input_size, activation="linear")]
+    synapses = []
+    for layer in range(1, depth + 1):
+        pre = groups[-1]
+        post = NeuronGroup(f"h{layer}", width, pre.positions // rhm.s)
+        synapses.append(Synapses(f"w{layer}", pre, post, Patches(rhm.s, shared), generator=gen,
+                                 dtype=dtype))
+        groups.append(post)
+    out = NeuronGroup("output", rhm.n_classes, 1, activation="linear")
+    synapses.append(Synapses("readout", groups[-1], out, MeanPool(), scale="fan_in",
+                             generator=gen, dtype=dtype))
+    groups.append(out)
+    return Network(groups, synapses).to(device)

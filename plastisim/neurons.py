@@ -1,0 +1,77 @@
+r"""Populations of rate units.
+
+A ``NeuronGroup`` has a spatial layout (channels, positions) and a leading batch dimension: each
+batch row is an independent stream (an "animal" or trial) with its own inputs. Its state:
+
+    drive     a      somatic input (pre-activation), (batch, channels, positions)
+    rate      f(a)   the activity seen by outgoing synapses
+    dendrite  d      optional apical / predictive input (used by CLAPP-like rules)
+    traces           named ``Trace`` objects declared by rules
+
+The post-synaptic factor of most rules is the gate f'(a) (the ReLU derivative).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .errors import check_int, unknown
+from .traces import Trace
+
+Activation = tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]
+
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": (torch.relu, lambda a: (a > 0).to(a.dtype)),
+    "linear": (lambda a: a, torch.ones_like),
+}
+
+
+def activation(name: str) -> Activation:
+    """(f, f') of a named activation function."""
+    if name not in ACTIVATIONS:
+        raise unknown("activation", name, ACTIVATIONS)
+    return ACTIVATIONS[name]
+
+
+class NeuronGroup:
+    """A population of ``channels`` x ``positions`` rate units; state set by ``integrate``."""
+
+    def __init__(self, name: str, channels: int, positions: int = 1, activation: str = "relu"):
+        self.name = name
+        self.channels = check_int(f"{name}.channels", channels, 1)
+        self.positions = check_int(f"{name}.positions", positions, 1)
+        self.activation = activation
+        self._f, self._df = globals()["activation"](activation)
+        self.drive: Tensor | None = None
+        self.rate: Tensor | None = None
+        self.dendrite: Tensor | None = None
+        self.traces: dict[str, Trace] = {}
+
+    def __repr__(self) -> str:
+        return (f"NeuronGroup({self.name!r}, channels={self.channels}, "
+                f"positions={self.positions}, activation={self.activation!r})")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.channels, self.positions)
+
+    def integrate(self, drive: Tensor) -> Tensor:
+        """Set the drive a and the rate f(a); returns the rate."""
+        self.drive = drive
+        self.rate = self._f(drive)
+        return self.rate
+
+    def clamp(self, rate: Tensor) -> Tensor:
+        """Impose the rate (input populations): drive = rate."""
+        self.drive = self.rate = rate
+        return rate
+
+    def gate(self) -> Tensor:
+        """f'(a), the post-synaptic gate of the last drive."""
+        return self._df(self.drive)
+
+    def reset(self) -> None:
+        self.drive = self.rate = self.dendrite = None
+        self.traces = {}

@@ -1,0 +1,9 @@
+"""Plasticity rules, each a three-factor update Δw = η · M · post · pre (see registry.py).
+
+Families: ``backprop`` (non-local reference), ``feedback`` (FA, DFA, sign-DFA, DRTP and the
+masking ablations), ``contrastive`` / ``noncontrastive`` (layerwise self-supervised), ``stdp``
+(pair, triplet, BCM; for cortical protocols). ``plastisim rules`` prints the table.
+"""
+from .registry import RuleInfo, get, info, make_params, names, register, table
+
+__all__ = ["RuleInfo", "get", "info", "make_params", "names", "register", "table"]

@@ -1,0 +1,178 @@
+r"""Projections between two neuron groups: connectivity, weights, pre-synaptic traces.
+
+One ``Synapses`` object per projection, vectorised inside. Every connectivity is written as an
+*unfold* of the pre-synaptic rates into receptive fields, so the drive and every plasticity rule
+share one form. With u_{b,p,k} the k-th input of post position p (batch row b):
+
+    drive      a_{b,i,p}  = c · Σ_k w_{i,k} u_{b,p,k}               (w_{p,i,k} if not shared)
+    update     Δw_{i,k}   = η · (1/B) Σ_{b,p} M_{b,i,p} post_{b,i,p} u_{b,p,k}     (three factors)
+    transpose  δu_{b,p,k} = c · Σ_i w_{i,k} δ_{b,i,p}, folded back to (batch, C_pre, P_pre)
+
+c is the fixed scale of the projection (1/sqrt(fan_in) for the PRX "NTK" hidden layers, 1/width
+for the mean-field readout). The batch reduction of Δw is the mean over streams; positions of a
+shared (convolutional) kernel are summed.
+
+Connectivities: ``Dense`` (all pre units to every post unit, one post position), ``Patches(s)``
+(non-overlapping patches of size s, stride s; ``shared=True`` convolutional as the PRX CNN,
+``shared=False`` locally connected), ``MeanPool`` (mean over pre positions, then dense: the RHM
+readout).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .errors import ConfigError
+from .neurons import NeuronGroup
+from .traces import Trace
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Every pre unit (all channels and positions) to every post unit; post has 1 position."""
+
+    shared: bool = True
+
+    def post_positions(self, pre_positions: int) -> int:
+        return 1
+
+    def fan_in(self, pre: NeuronGroup) -> int:
+        return pre.channels * pre.positions
+
+    def unfold(self, rate: Tensor) -> Tensor:
+        return rate.reshape(rate.shape[0], 1, -1)              # (B, 1, C*P)
+
+    def fold(self, fields: Tensor, pre: NeuronGroup) -> Tensor:
+        return fields.reshape(fields.shape[0], pre.channels, pre.positions)
+
+
+@dataclass(frozen=True)
+class MeanPool(Dense):
+    """Mean of every pre channel over positions, then dense (the PRX readout)."""
+
+    def fan_in(self, pre: NeuronGroup) -> int:
+        return pre.channels
+
+    def unfold(self, rate: Tensor) -> Tensor:
+        return rate.mean(-1).unsqueeze(1)                     # (B, 1, C)
+
+    def fold(self, fields: Tensor, pre: NeuronGroup) -> Tensor:
+        return (fields.transpose(1, 2) / pre.positions).expand(-1, -1, pre.positions)
+
+
+@dataclass(frozen=True)
+class Patches:
+    """Non-overlapping patches of size s (stride s); ``shared`` = convolutional."""
+
+    s: int
+    shared: bool = True
+
+    def post_positions(self, pre_positions: int) -> int:
+        if pre_positions % self.s:
+            raise ConfigError(f"Patches(s={self.s}) is impossible for {pre_positions} pre "
+                              f"positions: need a multiple of s")
+        return pre_positions // self.s
+
+    def fan_in(self, pre: NeuronGroup) -> int:
+        return pre.channels * self.s
+
+    def unfold(self, rate: Tensor) -> Tensor:
+        b, c, p = rate.shape
+        patches = rate.reshape(b, c, p // self.s, self.s)     # (B, C, P_post, s)
+        return patches.permute(0, 2, 1, 3).reshape(b, p // self.s, c * self.s)  # (B, P_post, C*s)
+
+    def fold(self, fields: Tensor, pre: NeuronGroup) -> Tensor:
+        b, p_post, _ = fields.shape
+        patches = fields.reshape(b, p_post, pre.channels, self.s).permute(0, 2, 1, 3)
+        return patches.reshape(b, pre.channels, p_post * self.s)   # (B, C_pre, P_pre)
+
+
+Connectivity = Dense | MeanPool | Patches
+
+
+class Synapses:
+    """The projection ``pre -> post`` with weights ``w`` and scale ``c`` (module docstring).
+
+    ``w`` has shape (C_post, K) when shared, (P_post, C_post, K) otherwise, K = fan-in.
+    ``scale``: "sqrt_fan_in" (c = 1/sqrt(K), PRX hidden layers), "fan_in" (c = 1/K, mean-field
+    readout) or a number. Weights are drawn N(0, init_std^2) from ``generator``.
+    """
+
+    def __init__(self, name: str, pre: NeuronGroup, post: NeuronGroup,
+                 connectivity: Connectivity, *, scale: str | float = "sqrt_fan_in",
+                 init_std: float = 1.0, generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float32, pre_trace: Trace | None = None):
+        self.name, self.pre, self.post, self.connectivity = name, pre, post, connectivity
+        expected = connectivity.post_positions(pre.positions)
+        if post.positions != expected:
+            raise ConfigError(f"synapses {name}: post group {post.name} has {post.positions} "
+                              f"positions; {connectivity} from {pre.positions} needs {expected}")
+        self.fan_in = connectivity.fan_in(pre)
+        self.scale = _scale(scale, self.fan_in)
+        shape = (post.channels, self.fan_in)
+        if not connectivity.shared:
+            shape = (post.positions,) + shape
+        self.w = torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype) * init_std
+        self.pre_trace = pre_trace     # None: the pre factor is the current rate (tau = 0)
+
+    def __repr__(self) -> str:
+        return (f"Synapses({self.name!r}, {self.pre.name} -> {self.post.name}, "
+                f"{self.connectivity}, w{tuple(self.w.shape)}, scale={self.scale:.4g})")
+
+    @property
+    def shared(self) -> bool:
+        return self.connectivity.shared
+
+    def unfold(self, rate: Tensor) -> Tensor:
+        """Receptive fields u (B, P_post, K) of pre-synaptic rates (B, C_pre, P_pre)."""
+        return self.connectivity.unfold(rate)
+
+    def drive(self, fields: Tensor, w: Tensor | None = None) -> Tensor:
+        """a = c · w u  -> (B, C_post, P_post); ``w`` defaults to the synapse's weights."""
+        w = self.w if w is None else w
+        if self.shared:
+            return self.scale * torch.einsum("ik,bpk->bip", w, fields)
+        return self.scale * torch.einsum("pik,bpk->bip", w, fields)
+
+    def propagate(self) -> Tensor:
+        """Drive the post group from the pre group's rate; returns the post rate."""
+        return self.post.integrate(self.drive(self.unfold(self.pre.rate)))
+
+    def outer(self, post_factor: Tensor, fields: Tensor) -> Tensor:
+        """(1/B) Σ_b [Σ_p] post_{b,i,p} u_{b,p,k}: the Hebbian product, shaped like ``w``.
+
+        ``post_factor`` (B, C_post, P_post) already holds the modulator and the post term.
+        """
+        if self.shared:
+            return torch.einsum("bip,bpk->ik", post_factor, fields) / fields.shape[0]
+        return torch.einsum("bip,bpk->pik", post_factor, fields) / fields.shape[0]
+
+    def transpose(self, delta: Tensor, w: Tensor | None = None) -> Tensor:
+        """Send post-synaptic signals (B, C_post, P_post) back through w^T (or a feedback
+        matrix of the same shape) to the pre layout (B, C_pre, P_pre)."""
+        w = self.w if w is None else w
+        if self.shared:
+            fields = torch.einsum("ik,bip->bpk", w, delta)
+        else:
+            fields = torch.einsum("pik,bip->bpk", w, delta)
+        return self.connectivity.fold(self.scale * fields, self.pre)
+
+    def to(self, device: torch.device | str | None = None,
+           dtype: torch.dtype | None = None) -> "Synapses":
+        self.w = self.w.to(device=device, dtype=dtype)
+        return self
+
+
+def _scale(scale: str | float, fan_in: int) -> float:
+    if scale == "sqrt_fan_in":
+        return 1.0 / math.sqrt(fan_in)
+    if scale == "fan_in":
+        return 1.0 / fan_in
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0:
+        return float(scale)
+    raise ConfigError(f"scale={scale!r} is impossible: need 'sqrt_fan_in', 'fan_in' or a "
+                      "number > 0")
+
