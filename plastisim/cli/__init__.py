@@ -48,7 +48,8 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMAND_MODULES: list = []   # modules of plastisim.cli with an add_parsers(sub) function
+from . import protocol  # noqa: E402  (plastisim protocol)
+_COMMAND_MODULES: list = [protocol]   # modules of plastisim.cli with an add_parsers(sub) function
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     from ..bench import BENCHMARKS
     bench.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="benchmarks to run")
     bench.set_defaults(func=_bench)
-    for module in _COMMAND_MODULES:
+    from . import run
+    for module in (run, *_COMMAND_MODULES):
         module.add_parsers(sub)
     return parser
 

@@ -7,3 +7,6 @@ masking ablations), ``contrastive`` / ``noncontrastive`` (layerwise self-supervi
 from .registry import RuleInfo, get, info, make_params, names, register, table
 
 __all__ = ["RuleInfo", "get", "info", "make_params", "names", "register", "table"]
+
+from . import feedback  # noqa: E402,F401  (registers bp, fa, bp_nomask, dfa, sdfa, drtp)
+from . import stdp  # noqa: F401  (registers the stdp family)

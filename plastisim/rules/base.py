@@ -1,0 +1,34 @@
+"""What every rate rule of the RHM returns from one step, and the interface it follows.
+
+A rule is an object with
+
+    prepare(net)            draw what it keeps fixed (random feedback, predictors...)
+    step(net, x, y) -> StepResult
+
+``StepResult.updates[name]`` is the update *direction* of projection ``name`` — the three-factor
+product M · post · pre, already reduced over the batch (mean) and positions (sum, when shared) —
+so that the training loop applies Δw = η · updates[name] through SGD (momentum, weight decay).
+For a rule derived from a loss, updates = −∇_w loss (checked against autograd in the tests).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from torch import Tensor
+
+
+@dataclass
+class StepResult:
+    loss: Tensor                              # scalar, detached
+    updates: dict[str, Tensor]                # update direction per projection (shape of w)
+    logits: Tensor | None = None              # (B, n_c) when the rule runs the readout
+    signals: dict[str, Tensor] = field(default_factory=dict)   # recordable extras
+
+
+class Rule(Protocol):
+    params: object
+
+    def prepare(self, net) -> None: ...
+
+    def step(self, net, x: Tensor, y: Tensor) -> StepResult: ...

@@ -1,0 +1,97 @@
+"""One run from a configuration: build the RHM, the network and the rule, train, describe.
+
+    cfg = config.load("models/bp.toml", ["rhm.m=4"])
+    outcome = execute(cfg)            # TrainResult + xarray Dataset with provenance
+    record.write(outcome.dataset, "runs/bp.nc")
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import xarray as xr
+
+from . import rules
+from .config import RunConfig
+from .errors import ConfigError
+from .network import Network, hierarchy
+from .record import curve_dataset, provenance
+from .rhm import RHM, RHMBatch
+from .train import DTYPES, TrainOptions, TrainResult, resolve_device, train
+
+
+@contextmanager
+def _section(name: str):
+    """Prefix the field of a ConfigError raised while building ``name`` ("m=9" -> "rhm.m=9")."""
+    try:
+        yield
+    except ConfigError as err:
+        message = str(err)
+        raise ConfigError(message if message.startswith(f"{name}.") else f"{name}.{message}") \
+            from None
+
+
+@dataclass
+class Built:
+    rhm: RHM
+    train_set: RHMBatch
+    test_set: RHMBatch
+    net: Network
+    rule: object
+    options: TrainOptions
+    device: str
+
+
+def build(cfg: RunConfig, device: str | None = None) -> Built:
+    """Everything a run needs, validated (one-line ConfigErrors naming the key)."""
+    with _section("rhm"):
+        rhm = RHM(**vars(cfg.rhm))
+    with _section("train"):
+        train_set, test_set = rhm.split(cfg.train.n_train, cfg.train.n_test,
+                                        seed=cfg.train.data_seed)
+        options = TrainOptions(epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
+                               seed=cfg.train.seed, stop_loss=cfg.train.stop_loss,
+                               schedule=cfg.train.schedule, evaluations=cfg.train.evaluations)
+        dev = resolve_device(device or cfg.train.device)
+    if cfg.network.dtype not in DTYPES:
+        raise ConfigError(f"network.dtype={cfg.network.dtype!r} is unknown; available: "
+                          f"{', '.join(DTYPES)}")
+    with _section("network"):
+        net = hierarchy(rhm, cfg.network.width, cfg.network.shared, cfg.network.depth,
+                        seed=cfg.network.seed, dtype=DTYPES[cfg.network.dtype], device=dev)
+    rule = rules.get(cfg.rule.name, **cfg.rule.params)
+    return Built(rhm, train_set, test_set, net, rule, options, str(dev))
+
+
+@dataclass
+class Outcome:
+    result: TrainResult
+    dataset: xr.Dataset
+    built: Built
+
+
+def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
+    """The run's Dataset: learning curve, status, throughput, config and provenance."""
+    seeds = {"rhm": cfg.rhm.seed, "network": cfg.network.seed, "train": cfg.train.seed,
+             "data": cfg.train.data_seed}
+    seeds.update({k: v for k, v in vars(built.rule.params).items() if k.endswith("seed")})
+    attrs = provenance(cfg.to_toml(), seeds, built.device, cfg.network.dtype)
+    info = rules.info(cfg.rule.name)
+    attrs.update(title=f"plastisim run: rule {cfg.rule.name} on {built.rhm!r}".split("  #")[0],
+                 rule=cfg.rule.name, rule_family=info.family, rule_local=str(info.local).lower(),
+                 status=result.status, status_message=result.message, steps=result.steps,
+                 samples_per_s=result.samples_per_s, elapsed_s=result.elapsed,
+                 n_train=len(built.train_set), n_test=len(built.test_set),
+                 P_max=str(built.rhm.P_max), n_star=built.rhm.n_star,
+                 config_source=cfg.source)
+    return curve_dataset(result.history, attrs)
+
+
+def execute(cfg: RunConfig, *, device: str | None = None, monitor=None,
+            progress: Callable[[dict], None] | None = None) -> Outcome:
+    """Build and train; the Dataset is complete even when the run diverged."""
+    built = build(cfg, device)
+    result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
+                   monitor=monitor, progress=progress)
+    return Outcome(result, describe(cfg, built, result), built)

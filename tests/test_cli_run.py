@@ -1,0 +1,86 @@
+"""`plastisim run` and `plastisim rules`: files, summaries, one-line errors with exit code 2."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+from plastisim import config
+from plastisim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--set", "rhm.L=2", "--set", "train.n_train=256", "--set", "train.n_test=256",
+        "--set", "network.width=16", "--set", "train.epochs=3", "--quiet"]
+
+
+def plastisim(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "plastisim.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_run_writes_a_self_describing_file(tmp_path, capsys):
+    out = tmp_path / "dfa.nc"
+    assert main(["run", "models/dfa.toml", *FAST, "--out", str(out)]) == 0
+    summary = capsys.readouterr().out
+    assert "test error" in summary and "samples/s" in summary and str(out) in summary
+    ds = xr.open_dataset(out)
+    assert ds.test_error.dims == ("eval",) and ds.train_loss.size == ds.epoch.size >= 2
+    assert ds.test_error.attrs["units"] == "1" and "long_name" in ds.train_loss.attrs
+    cfg = config.build(__import__("tomllib").loads(ds.attrs["config_toml"]))
+    assert cfg.rule.name == "dfa" and cfg.rhm.L == 2 and cfg.train.epochs == 3
+    for key in ("plastisim_version", "git_commit", "torch_version", "device", "dtype",
+                "seed_network", "seed_data", "seed_feedback_seed", "status", "Conventions"):
+        assert key in ds.attrs, key
+    assert main(["run", "models/dfa.toml", *FAST, "--out", str(out)]) == 2   # never clobbered
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_diverging_run_keeps_its_file(tmp_path):
+    out = tmp_path / "boom.nc"
+    proc = plastisim("run", "models/bp.toml", *FAST, "--set", "rule.lr=1e6", "--out", str(out))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("plastisim: error: diverged at step ")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    ds = xr.open_dataset(out)
+    assert ds.attrs["status"] == "diverged" and ds.step.size >= 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "rule.name=clap"], "rule 'clap' is unknown; available: bp,"),
+    (["--set", "network.width=0"], "network.width=0 is impossible"),
+    (["--set", "rhm.mm=4"], "rhm.mm is not a known key; available: v, n_classes, m, s, L, seed"),
+    (["--set", "rhm.m=9"], "rhm.m=9 is impossible for v=8, s=2: need m*v <= v**s"),
+    (["--set", "train.epochs=ten"], "train.epochs='ten' has the wrong type: need int"),
+    (["--device", "tpu"], "device='tpu' is not available on this machine; available: auto, cpu"),
+    (["--set", "train.n_train=200000"], "train.n_train+n_test=210000 is impossible"),
+])
+def test_bad_input_is_one_line_exit_2(args, message):
+    proc = plastisim("run", "models/bp.toml", "--quiet", *args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert message in proc.stderr
+
+
+def test_missing_config_file_and_bad_override():
+    proc = plastisim("run", "models/nope.toml")
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    proc = plastisim("run", "models/bp.toml", "--set", "width=3")
+    assert proc.returncode == 2 and "not of the form section.key=value" in proc.stderr
+
+
+def test_rules_table_lists_every_rule_with_its_factors(capsys):
+    from plastisim import rules
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    for name in rules.names():
+        assert f"\n{name} " in out
+    assert "modulator (third factor)" in out
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "models").glob("*.toml")), ids=lambda p: p.name)
+def test_every_model_config_loads(path):
+    cfg = config.load(path)
+    assert cfg.rule.name == path.stem
+    assert config.build(__import__("tomllib").loads(cfg.to_toml())) == \
+        config.RunConfig(**{k: getattr(cfg, k) for k in config.SECTIONS})

@@ -1,0 +1,61 @@
+"""Connectivities: drive, transpose (adjoint), three-factor outer product, on every device."""
+import pytest
+import torch
+
+from plastisim.neurons import NeuronGroup
+from plastisim.synapses import Dense, MeanPool, Patches, Synapses
+from plastisim.traces import Trace, trace_step
+
+CASES = [(Dense(), 1), (Patches(2, shared=True), 4), (Patches(2, shared=False), 4),
+         (MeanPool(), 1)]
+
+
+@pytest.mark.parametrize("conn, post_positions", CASES, ids=str)
+def test_transpose_is_the_adjoint_of_the_drive(conn, post_positions, device):
+    gen = torch.Generator().manual_seed(0)
+    pre, post = NeuronGroup("pre", 3, 8), NeuronGroup("post", 5, post_positions)
+    syn = Synapses("w", pre, post, conn, generator=gen, dtype=torch.float64).to(device)
+    u = torch.randn(4, 3, 8, dtype=torch.float64, generator=gen).to(device)
+    delta = torch.randn(4, 5, post_positions, dtype=torch.float64, generator=gen).to(device)
+    lhs = (syn.drive(syn.unfold(u)) * delta).sum()
+    rhs = (u * syn.transpose(delta)).sum()
+    assert torch.allclose(lhs, rhs, rtol=1e-12)
+
+
+@pytest.mark.parametrize("conn, post_positions", CASES, ids=str)
+def test_outer_is_the_gradient_of_the_mean_drive_product(conn, post_positions, device):
+    """outer(δ, u) · c = ∇_w (1/B) Σ δ · a  (the three-factor form of a local gradient)."""
+    gen = torch.Generator().manual_seed(1)
+    pre, post = NeuronGroup("pre", 3, 8), NeuronGroup("post", 5, post_positions)
+    syn = Synapses("w", pre, post, conn, generator=gen, dtype=torch.float64).to(device)
+    u = torch.randn(6, 3, 8, dtype=torch.float64, generator=gen).to(device)
+    delta = torch.randn(6, 5, post_positions, dtype=torch.float64, generator=gen).to(device)
+    w = syn.w.clone().requires_grad_(True)
+    ((syn.drive(syn.unfold(u), w) * delta).sum() / 6).backward()
+    assert torch.allclose(syn.scale * syn.outer(delta, syn.unfold(u)), w.grad, rtol=1e-12)
+
+
+def test_patches_fold_inverts_unfold():
+    pre = NeuronGroup("pre", 3, 8)
+    x = torch.arange(2 * 3 * 8.0).reshape(2, 3, 8)
+    conn = Patches(2)
+    fields = conn.unfold(x)
+    assert fields.shape == (2, 4, 6)
+    assert torch.equal(fields[0, 1], torch.tensor([2.0, 3, 10, 11, 18, 19]))  # patch 1, C x s
+    assert torch.equal(conn.fold(fields, pre), x)
+
+
+def test_impossible_patch_layout_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"Patches\(s=3\) is impossible for 8 pre positions"):
+        Synapses("w", NeuronGroup("a", 2, 8), NeuronGroup("b", 2, 2), Patches(3))
+
+
+@pytest.mark.parametrize("kind, expected", [("additive", 0.5 + 1), ("saturating", 0.5 + 0.5),
+                                            ("nearest", 1.0)])
+def test_trace_kinds_closed_form(kind, expected):
+    tau = 1 / torch.log(torch.tensor(2.0)).item()   # exp(-1/tau) = 1/2
+    value = trace_step(torch.tensor([1.0]), torch.tensor([1.0]), 1.0, tau, kind)
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+    trace = Trace(tau=tau, kind=kind)
+    trace.step(torch.tensor([1.0]))
+    assert trace.step(torch.tensor([0.0])).item() == pytest.approx(0.5, rel=1e-6)
