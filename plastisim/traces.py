@@ -9,6 +9,12 @@ protocols, steps in discrete-time learning; the caller states which and writes i
 
 Pfister & Gerstner (2006) use ``additive`` (all-to-all) and ``nearest`` (nearest-spike) traces.
 A trace with ``tau = 0`` is the signal itself (x̄ = x), the limit used by rate rules on the RHM.
+
+Event-driven protocols split one step into its two halves, so that a rule can read the trace at
+t − ε (decayed, before the current spike's own increment): ``trace_decay`` then
+``trace_increment``; ``trace_step`` is their composition. ``dt`` may be a float or a tensor that
+broadcasts against the trace (one interval per stream), so streams with different event times
+advance in lock-step with exact exponential decay.
 """
 from __future__ import annotations
 
@@ -25,15 +31,20 @@ TraceKind = Literal["additive", "saturating", "nearest"]
 TRACE_KINDS: tuple[str, ...] = ("additive", "saturating", "nearest")
 
 
-def decay_factor(dt: float, tau: float) -> float:
-    """exp(-dt/tau); 0 for tau = 0 (no memory)."""
+def decay_factor(dt: float | Tensor, tau: float) -> float | Tensor:
+    """exp(-dt/tau); 0 for tau = 0 (no memory). A tensor ``dt`` gives a tensor of factors."""
+    if isinstance(dt, Tensor):
+        return torch.exp(dt * (-1.0 / tau)) if tau > 0 else torch.zeros_like(dt)
     return math.exp(-dt / tau) if tau > 0 else 0.0
 
 
-def trace_step(value: Tensor, x: Tensor, dt: float, tau: float,
-               kind: TraceKind = "additive") -> Tensor:
-    """One step of the trace equation of the module docstring; returns the new trace."""
-    decayed = value * decay_factor(dt, tau)
+def trace_decay(value: Tensor, dt: float | Tensor, tau: float) -> Tensor:
+    """x̄ · exp(-dt/tau): the trace just before an event after an interval dt (no input)."""
+    return value * decay_factor(dt, tau)
+
+
+def trace_increment(decayed: Tensor, x: Tensor, kind: TraceKind = "additive") -> Tensor:
+    """The jump of the trace equation (module docstring) applied to an already decayed trace."""
     if kind == "additive":
         return decayed + x
     if kind == "saturating":
@@ -41,6 +52,12 @@ def trace_step(value: Tensor, x: Tensor, dt: float, tau: float,
     if kind == "nearest":
         return torch.where(x > 0, torch.ones_like(decayed), decayed)
     raise ConfigError(f"trace kind '{kind}' is unknown; available: {', '.join(TRACE_KINDS)}")
+
+
+def trace_step(value: Tensor, x: Tensor, dt: float | Tensor, tau: float,
+               kind: TraceKind = "additive") -> Tensor:
+    """One step of the trace equation of the module docstring; returns the new trace."""
+    return trace_increment(trace_decay(value, dt, tau), x, kind)
 
 
 @dataclass
@@ -63,9 +80,16 @@ class Trace:
         """Zero the trace with the shape, dtype and device of ``like``."""
         self.value = torch.zeros_like(like)
 
-    def step(self, x: Tensor, dt: float = 1.0) -> Tensor:
+    def step(self, x: Tensor, dt: float | Tensor = 1.0) -> Tensor:
         """Advance by dt with input x (events or rates); returns the new value."""
         if self.value is None or self.value.shape != x.shape:
             self.reset(x)
         self.value = trace_step(self.value, x, dt, self.tau, self.kind)
+        return self.value
+
+    def decay(self, dt: float | Tensor) -> Tensor:
+        """Decay the (already initialised) value over dt without input; returns x̄(t − ε)."""
+        if self.value is None:
+            raise ConfigError("Trace.decay before the trace has a value: call reset(like) first")
+        self.value = trace_decay(self.value, dt, self.tau)
         return self.value
