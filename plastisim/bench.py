@@ -54,3 +54,6 @@ def bench_rhm(n: int = 1_000_000, repeats: int = 5, v: int = 8, m: int = 8, L: i
 
 
 BENCHMARKS: dict[str, Callable[[], dict]] = {"rhm": bench_rhm}
+
+from .protocols.bench import bench_protocols  # noqa: E402
+BENCHMARKS["protocols"] = bench_protocols
