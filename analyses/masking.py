@@ -1,13 +1,14 @@
 """Direct-feedback rules versus backprop on the RHM, and the 2×2 masking ablation.
 
     python analyses/masking.py [--out runs/masking] [--rules bp fa bp_nomask dfa sdfa drtp]
-                               [--seeds 0 1 2] [--multiples 0.5 1 2 4 8 16] [--steps 10000]
+                               [--seeds 0 1 2] [--multiples 0.5 1 2 4 8 16] [--steps 3000]
+                               [--min-epochs 100]
                                [--L 3 --m 4 --width 256]
 
 For every rule, seed and P = multiple · n_c·m^L: train the PRX CNN with the rule's default
 parameters (models/<rule>.toml values: lr = 0.1·width, momentum 0.9, PRX weight decay, cosine
-schedule, stop at train loss < 0.01) for at most ``--steps`` SGD steps of batch 128 — the same
-budget at every P (a fixed number of epochs would give small P far fewer steps), then measure the test error on
+schedule, stop at train loss < 0.01) for max(``--steps`` SGD steps of batch 128, ``--min-epochs``
+epochs): a fixed number of epochs alone would give small P far fewer steps, then measure the test error on
 10,000 unseen data and the synonymic sensitivity S_{k,l} of every hidden layer k and level l.
 Writes ``<out>.nc`` (dims rule, multiple, seed, layer, level) and ``<out>.png``; prints P* per rule.
 """
@@ -29,11 +30,13 @@ from plastisim.network import hierarchy
 from plastisim.train import TrainOptions, train
 
 
-def run_one(rhm: ps.RHM, rule: str, n_train: int, seed: int, width: int, steps: int) -> dict:
+def run_one(rhm: ps.RHM, rule: str, n_train: int, seed: int, width: int, steps: int,
+            min_epochs: int) -> dict:
     train_set, test_set = rhm.split(n_train, min(10_000, rhm.P_max - n_train), seed=1000 + seed)
     net = hierarchy(rhm, width, seed=seed)
     batch_size = 128
-    epochs = math.ceil(steps * batch_size / n_train)    # the same step budget at every P
+    # at least `steps` SGD steps at small P, at least `min_epochs` passes at large P
+    epochs = max(math.ceil(steps * batch_size / n_train), min_epochs)
     result = train(net, rules.get(rule, feedback_seed=seed), train_set, test_set,
                    TrainOptions(epochs=epochs, batch_size=batch_size, seed=seed))
     probe = test_set[:2000]
@@ -51,7 +54,8 @@ def main() -> None:
                                                        "drtp"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--multiples", nargs="+", type=float, default=[0.5, 1, 2, 4, 8, 16])
-    parser.add_argument("--steps", type=int, default=10_000, help="SGD steps budget per run")
+    parser.add_argument("--steps", type=int, default=3000, help="least SGD steps per run")
+    parser.add_argument("--min-epochs", type=int, default=100, help="least epochs per run")
     parser.add_argument("--v", type=int, default=8)
     parser.add_argument("--m", type=int, default=4)
     parser.add_argument("--L", type=int, default=3)
@@ -75,7 +79,8 @@ def main() -> None:
     for k, seed in enumerate(args.seeds):
         for j, mult in enumerate(args.multiples):
             for i, rule in enumerate(args.rules):
-                out = run_one(rhm, rule, int(mult * rhm.n_star), seed, args.width, args.steps)
+                out = run_one(rhm, rule, int(mult * rhm.n_star), seed, args.width, args.steps,
+                              args.min_epochs)
                 for key in fields:
                     fields[key][i, j, k] = out[key]
                 sens[i, j, k] = out["sensitivity"]
@@ -93,7 +98,7 @@ def to_dataset(fields: dict, sens: np.ndarray, coords: dict, rhm: ps.RHM, args) 
     ds["sensitivity"] = (dims + ("layer", "level"), sens)
     ds["P"] = ("multiple", np.array(args.multiples) * rhm.n_star)
     ds.attrs.update(title="Direct-feedback rules vs backprop on the RHM", rhm=repr(rhm),
-                    width=args.width, max_steps=args.steps,
+                    width=args.width, min_steps=args.steps, min_epochs=args.min_epochs,
                     n_test=min(10_000, rhm.P_max - int(max(args.multiples) * rhm.n_star)),
                     plastisim_version=ps.__version__,
                     n_star=rhm.n_star, note="sensitivity: S_{k,l}, synonyms re-drawn at levels "

@@ -10,6 +10,10 @@
     5. evaluate (train loss, train error, test error) on a log-spaced schedule of epochs
     6. record into the monitor, report progress
     7. stop when the epoch's mean train loss falls below ``stop_loss`` (status "converged")
+
+Layerwise self-supervised rules run two phases, each with this recipe and its own optimiser:
+"local" (every hidden layer and predictor on its own loss, no stopping threshold), then
+"readout" (the linear readout on the frozen representation, stopping as above).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from .errors import ConfigError, check_int, impossible
 from .metrics import test_error
 from .network import Network
 from .rhm import RHMBatch, one_hot
+from .rules.base import StepContext
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -67,8 +72,8 @@ class TrainOptions:
 @dataclass
 class TrainResult:
     history: dict[str, list] = field(default_factory=lambda: {
-        k: [] for k in ("epoch", "step", "train_loss", "train_error", "test_error", "lr",
-                        "elapsed")})
+        k: [] for k in ("epoch", "step", "phase", "train_loss", "train_error", "test_error",
+                        "lr", "elapsed")})
     status: str = "running"       # converged | max_epochs | diverged
     message: str = ""
     steps: int = 0
@@ -91,69 +96,112 @@ def evaluation_epochs(epochs: int, count: int) -> set[int]:
     return {p for p in points if 1 <= p <= epochs} | {1, epochs}
 
 
-def _learning_rate(rule, net: Network) -> float:
+def _learning_rate(rule, net: Network, phase: str) -> float:
     params = rule.params
     width = net.hidden[-1].channels if net.hidden else 1
+    if phase == "readout":
+        return params.readout_lr * width
     return params.lr * (width if getattr(params, "lr_scale", "none") == "width" else 1)
 
 
+def _phase_parameters(rule, net: Network, phase: str) -> dict:
+    """The tensors a phase updates: all weights ("joint"), hidden weights and the rule's own
+    tensors ("local"), or the readout alone ("readout")."""
+    weights = net.weights()
+    if phase == "readout":
+        return {"readout": weights["readout"]}
+    if phase == "local":
+        weights = {k: w for k, w in weights.items() if k != "readout"}
+        return {**weights, **rule.extra_parameters()}
+    return weights
+
+
+@dataclass
+class _Data:
+    """Training and test tensors on the device, and the RHM rows for rules that build views."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    batch: RHMBatch
+    rhm: object
+
+
 def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
-          options: TrainOptions = TrainOptions(), *, monitor=None,
+          options: TrainOptions = TrainOptions(), *, rhm=None, monitor=None,
           progress: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train ``net`` with ``rule`` on ``train_set``; evaluate on ``test_set`` (module recipe)."""
+    """Train ``net`` with ``rule`` on ``train_set``; evaluate on ``test_set`` (module recipe).
+
+    Rules with ``phases = ("local", "readout")`` (layerwise self-supervised) run ``options.epochs``
+    epochs of local plasticity, then ``rule.params.readout_epochs`` of readout; ``rhm`` is needed
+    by rules that build synonym views.
+    """
     result = TrainResult()
     # 1. device, data, fixed parts of the rule
     device, dtype, v = net.device, net.dtype, net.input.channels
-    x_train = one_hot(train_set.x, v, dtype).to(device)
-    y_train = train_set.y.to(device)
-    x_test, y_test = one_hot(test_set.x, v, dtype).to(device), test_set.y.to(device)
+    data = _Data(one_hot(train_set.x, v, dtype).to(device), train_set.y.to(device),
+                 one_hot(test_set.x, v, dtype).to(device), test_set.y.to(device), train_set, rhm)
     rule.prepare(net)
+    start = time.perf_counter()
+    for phase in getattr(rule, "phases", ("joint",)):
+        epochs = rule.params.readout_epochs if phase == "readout" else options.epochs
+        _train_phase(net, rule, data, options, phase, epochs, result, start, monitor, progress)
+        if result.status == "diverged":
+            break
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
+def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epochs: int,
+                 result: TrainResult, start: float, monitor, progress) -> None:
     # 2. learning rate and optimiser
-    weights = list(net.weights().values())
+    tensors = _phase_parameters(rule, net, phase)
     params = rule.params
-    optimiser = torch.optim.SGD(weights, lr=_learning_rate(rule, net),
+    optimiser = torch.optim.SGD(list(tensors.values()), lr=_learning_rate(rule, net, phase),
                                 momentum=getattr(params, "momentum", 0.0))
-    decay = [2 * getattr(params, "weight_decay", 0.0) / w.numel() for w in weights]
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=options.epochs)
+    decay = {k: 2 * getattr(params, "weight_decay", 0.0) / w.numel() for k, w in tensors.items()}
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
                 if options.schedule == "cosine" else None)
-    evaluate_at = evaluation_epochs(options.epochs, options.evaluations)
+    evaluate_at = evaluation_epochs(epochs, options.evaluations)
     shuffle = torch.Generator().manual_seed(options.seed)
-    n, start = x_train.shape[0], time.perf_counter()
-    for epoch in range(1, options.epochs + 1):
+    n, first_epoch = data.x.shape[0], (result.history["epoch"] or [0])[-1]
+    stops = phase != "local"          # a self-supervised loss has no "learned" threshold
+    for epoch in range(1, epochs + 1):
         # 3. one epoch of plasticity
-        order = torch.randperm(n, generator=shuffle).to(device)
+        order = torch.randperm(n, generator=shuffle)
         losses = []
         for i in range(0, n, options.batch_size):
             rows = order[i:i + options.batch_size]
-            step = rule.step(net, x_train[rows], y_train[rows])
-            for w, name, lam in zip(weights, net.weights(), decay):
-                w.grad = lam * w - step.updates[name]
+            step = _step(rule, net, data, rows.to(data.x.device), rows, result.steps, phase)
+            for name, w in tensors.items():
+                w.grad = decay[name] * w - step.updates[name]
             optimiser.step()
             result.steps += 1
             result.samples += rows.numel()
             losses.append(step.loss)
             # 4. divergence
-            if not torch.isfinite(step.loss) or not all(bool(torch.isfinite(w).all())
-                                                        for w in weights):
-                what = "loss" if not torch.isfinite(step.loss) else "weight"
+            bad = _non_finite(step.loss, tensors)
+            if bad:
                 result.status = "diverged"
-                result.message = (f"diverged at step {result.steps} (epoch {epoch}): non-finite "
-                                  f"{what}; lr={optimiser.param_groups[0]['lr']:.4g}")
+                result.message = (f"diverged at step {result.steps} (epoch {first_epoch + epoch},"
+                                  f" {phase} phase): non-finite {bad}; "
+                                  f"lr={optimiser.param_groups[0]['lr']:.4g}")
                 break
             if monitor is not None:
-                monitor.record(result.steps, net, step, epoch=epoch)
+                monitor.record(result.steps, net, step, epoch=first_epoch + epoch)
         lr_now = optimiser.param_groups[0]["lr"]
         if schedule is not None:
             schedule.step()
         train_loss = float(torch.stack(losses).mean())
-        converged = math.isfinite(train_loss) and train_loss < options.stop_loss
+        converged = stops and math.isfinite(train_loss) and train_loss < options.stop_loss
         # 5. evaluate
-        report = {"epoch": epoch, "step": result.steps, "train_loss": train_loss,
-                  "epochs": options.epochs}
+        report = {"epoch": first_epoch + epoch, "step": result.steps, "train_loss": train_loss,
+                  "epochs": epochs, "phase": phase}
         if epoch in evaluate_at or converged or result.status == "diverged":
             result.elapsed = time.perf_counter() - start
-            report.update(train_error=test_error(net, x_train, y_train),
-                          test_error=test_error(net, x_test, y_test), lr=lr_now,
+            report.update(train_error=test_error(net, data.x, data.y),
+                          test_error=test_error(net, data.x_test, data.y_test), lr=lr_now,
                           elapsed=result.elapsed)
             for key, values in result.history.items():
                 values.append(report[key])
@@ -161,14 +209,30 @@ def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
         if progress is not None:
             progress(report)
         if result.status == "diverged":
-            break
+            return
         # 7. stop
         if converged:
             result.status = "converged"
-            result.message = f"train loss {train_loss:.4g} < {options.stop_loss} at epoch {epoch}"
-            break
-    else:
-        result.status = "max_epochs"
-        result.message = f"{options.epochs} epochs"
-    result.elapsed = time.perf_counter() - start
-    return result
+            result.message = (f"train loss {train_loss:.4g} < {options.stop_loss} at epoch "
+                              f"{first_epoch + epoch}")
+            return
+    result.status = "max_epochs"
+    result.message = f"{first_epoch + epochs} epochs"
+
+
+def _step(rule, net: Network, data: _Data, rows, cpu_rows, step_index: int, phase: str):
+    """One plasticity step of the rule on the given rows."""
+    x, y = data.x[rows], data.y[rows]
+    if phase == "joint":
+        return rule.step(net, x, y)
+    ctx = StepContext(rhm=data.rhm, batch=data.batch[cpu_rows], step=step_index)
+    return rule.step(net, x, y, ctx, phase)
+
+
+def _non_finite(loss: torch.Tensor, tensors: dict) -> str:
+    """"loss" or "weight" when either is NaN or infinite, else ""."""
+    if not torch.isfinite(loss):
+        return "loss"
+    if not all(bool(torch.isfinite(w).all()) for w in tensors.values()):
+        return "weight"
+    return ""

@@ -26,6 +26,15 @@ class StepResult:
     signals: dict[str, Tensor] = field(default_factory=dict)   # recordable extras
 
 
+@dataclass
+class StepContext:
+    """What a rule may know besides (x, y): the RHM and the batch's rows, to build views."""
+
+    rhm: object = None
+    batch: object = None            # RHMBatch of the rows of x
+    step: int = 0
+
+
 class Rule(Protocol):
     params: object
 

@@ -1,0 +1,162 @@
+r"""Contrastive layer-local rules: CLAPP (and CLAPP-s), layerwise InfoNCE, supervised contrast.
+
+CLAPP (Illing, Ventura, Bellec & Gerstner, NeurIPS 2021). A layer's context c = z (B, C, P)
+predicts its target t = z' through a learned predictor W (the dendritic input):
+
+    u = tᵀ W c / C,    ℓ = (1/BP) Σ_{b,p} [ max(0, 1 − u⁺) + max(0, 1 + u⁻) ]
+
+with u⁺ for the target of the same stream and u⁻ for the target of another stream (the batch
+rolled by one). The gradient is a three-factor product with the global modulator
+
+    γ = +1 (positive pair, hinge active), −1 (negative pair, hinge active), 0 (inactive):
+    G_t = −γ (W c)/(C P)        dendritic prediction × modulator        (post of target neurons)
+    G_c = −γ (Wᵀ t)/(C P)       retrodiction × modulator                (post of context neurons)
+    ΔW  = η γ t cᵀ/(C B P)      Hebbian predictor update gated by γ
+
+(then Δw = −η c_l (G ⊙ f'(a)) ⊗ u, rules/layerwise.py). ``clapp`` draws, per stream and step,
+either a positive or a negative pair (probability 1/2), as CLAPP's alternation; ``clapp_s``
+uses both every step.
+
+Layerwise InfoNCE (Oord et al. 2018; Löwe et al. 2019, Greedy InfoMax): scores
+S_{bk} = t_bᵀ W c_k / (C τ) over every context k of the batch, ℓ = −(1/BP) Σ log softmax_k S_{bk}
+at k = b. Its modulator D = softmax(S) − I mixes all negatives: less local than CLAPP (one
+scalar per stream), which the rule table says. ``supcon``: the same loss on views re-drawn
+below the class (level 0) — supervised contrastive learning, a baseline, never reported as
+self-supervised.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..network import Network
+from .layerwise import LayerwiseParams, LayerwiseRule
+from .registry import RuleInfo, register
+
+
+@dataclass(frozen=True)
+class ContrastiveParams(LayerwiseParams):
+    temperature: float = 0.1         # InfoNCE only
+    pred_init_std: float = 0.0       # predictor W initial entries N(0, std^2); 0: zeros
+
+
+def clapp_loss(c: Tensor, t: Tensor, W: Tensor, sign: Tensor | None) -> Tensor:
+    """ℓ of the module docstring; ``sign`` (B,) = ±1 picks one pair per stream (None: both)."""
+    C, B, P = W.shape[0], c.shape[0], c.shape[-1]
+    u_pos = torch.einsum("bip,ij,bjp->bp", t, W, c) / C
+    u_neg = torch.einsum("bip,ij,bjp->bp", t.roll(1, 0), W, c) / C
+    hinge_pos, hinge_neg = torch.relu(1 - u_pos), torch.relu(1 + u_neg)
+    if sign is not None:
+        pick = (sign > 0).to(c.dtype)[:, None]
+        return ((pick * hinge_pos + (1 - pick) * hinge_neg).sum()) / (B * P)
+    return (hinge_pos + hinge_neg).sum() / (B * P)
+
+
+def infonce_loss(c: Tensor, t: Tensor, W: Tensor, tau: float) -> Tensor:
+    """Layerwise InfoNCE of the module docstring."""
+    C, B, P = W.shape[0], c.shape[0], c.shape[-1]
+    scores = torch.einsum("bip,ij,kjp->pbk", t, W, c) / (C * tau)      # (P, B, B)
+    return -torch.log_softmax(scores, -1).diagonal(dim1=1, dim2=2).sum() / (B * P)
+
+
+@dataclass
+class ContrastiveRule(LayerwiseRule):
+    """CLAPP, CLAPP-s or InfoNCE (``kind``) with one predictor per hidden layer."""
+
+    kind: str = "clapp"
+
+    def prepare(self, net: Network) -> None:
+        super().prepare(net)
+        self.predictors = {}
+        for l, group in enumerate(net.hidden):
+            W = self.params.pred_init_std * torch.randn(group.channels, group.channels,
+                                                        generator=self.generator,
+                                                        dtype=torch.float64)
+            self.predictors[f"pred{l + 1}"] = W.to(device=net.device, dtype=net.dtype)
+
+    def extra_parameters(self) -> dict[str, Tensor]:
+        return self.predictors
+
+    def layer_signals(self, l: int, c: Tensor, t: Tensor):
+        W = self.predictors[f"pred{l + 1}"]
+        C, B, P = W.shape[0], c.shape[0], c.shape[-1]
+        if self.kind == "infonce":
+            return self._infonce(l, c, t, W)
+        # modulator γ per stream, position and pair kind (hinge active or not)
+        u_pos = torch.einsum("bip,ij,bjp->bp", t, W, c) / C
+        t_neg = t.roll(1, 0)
+        u_neg = torch.einsum("bip,ij,bjp->bp", t_neg, W, c) / C
+        g_pos, g_neg = (u_pos < 1).to(c.dtype), -(u_neg > -1).to(c.dtype)
+        sign = self._pair_signs(B, c.device)
+        if sign is not None:       # one pair per stream: positive or negative
+            pick = (sign > 0).to(c.dtype)[:, None]
+            g_pos, g_neg = g_pos * pick, g_neg * (1 - pick)
+        loss = clapp_loss(c, t, W, sign)
+        # dendritic prediction and retrodiction, gated by the modulator
+        pred = torch.einsum("ij,bjp->bip", W, c)                            # (B, C, P)
+        G_t = -(g_pos[:, None] * pred) / (C * P)
+        G_t = G_t - (g_neg[:, None] * pred).roll(-1, 0) / (C * P)        # negatives: their own row
+        G_c = -torch.einsum("ij,bip->bjp", W, g_pos[:, None] * t + g_neg[:, None] * t_neg) / (C * P)
+        dW = (torch.einsum("bp,bip,bjp->ij", g_pos, t, c)
+              + torch.einsum("bp,bip,bjp->ij", g_neg, t_neg, c)) / (C * B * P)
+        return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}
+
+    def _pair_signs(self, B: int, device) -> Tensor | None:
+        """CLAPP: +1 (positive) or −1 (negative) per stream; None for CLAPP-s and InfoNCE."""
+        if self.kind != "clapp":
+            return None
+        return torch.randint(2, (B,), generator=self.generator).to(device) * 2 - 1
+
+    def layer_loss(self, l: int, c: Tensor, t: Tensor) -> Tensor:
+        W = self.predictors[f"pred{l + 1}"]
+        if self.kind == "infonce":
+            return infonce_loss(c, t, W, self.params.temperature)
+        return clapp_loss(c, t, W, self._pair_signs(c.shape[0], c.device))
+
+    def _infonce(self, l: int, c: Tensor, t: Tensor, W: Tensor):
+        C, B, P = W.shape[0], c.shape[0], c.shape[-1]
+        tau = self.params.temperature
+        scores = torch.einsum("bip,ij,kjp->pbk", t, W, c) / (C * tau)       # (P, B, B)
+        eye = torch.eye(B, dtype=c.dtype, device=c.device)
+        D = (torch.softmax(scores, -1) - eye) / (P * C * tau)               # B ∂ℓ/∂S · C τ / B
+        loss = -torch.log_softmax(scores, -1).diagonal(dim1=1, dim2=2).sum() / (B * P)
+        G_t = torch.einsum("pbk,ij,kjp->bip", D, W, c)
+        G_c = torch.einsum("pbk,ij,bip->kjp", D, W, t)
+        dW = -torch.einsum("pbk,bip,kjp->ij", D, t, c) / B
+        return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}
+
+
+@dataclass
+class SupConRule(ContrastiveRule):
+    """InfoNCE on views that share only the class: supervised contrastive (a baseline)."""
+
+    def levels(self, L: int, depth: int) -> list[int]:
+        return [0] * depth
+
+
+_INFO = {
+    "clapp": ("contrastive", True, "global scalar",
+              "γ ∈ {+1, −1, 0} (one pair per stream, hinge active) × dendritic prediction W c",
+              "Illing, Ventura, Bellec & Gerstner 2021 (CLAPP)"),
+    "clapp_s": ("contrastive", True, "global scalar",
+                "γ⁺ and γ⁻ every step × dendritic prediction W c",
+                "Illing et al. 2021 (CLAPP-s)"),
+    "infonce": ("contrastive", False, "per-neuron",
+                "softmax-weighted predictions Σ_k (softmax − I) W c_k (all negatives)",
+                "Oord et al. 2018; Löwe et al. 2019 (Greedy InfoMax)"),
+    "supcon": ("supervised-baseline", False, "per-neuron",
+               "InfoNCE on views sharing only the class (label leak: supervised)",
+               "Khosla et al. 2020 (supervised contrastive)"),
+}
+
+for _name, (_fam, _local, _third, _mod, _ref) in _INFO.items():
+    _kind = "infonce" if _name in ("infonce", "supcon") else _name
+    _cls = SupConRule if _name == "supcon" else ContrastiveRule
+    register(RuleInfo(name=_name, family=_fam, local=_local, modifies="w1..wL, pred1..predL; "
+                      "then readout (delta rule)", pre="pre-synaptic rate u",
+                      post="gate f'(a) × (prediction or retrodiction)", modulator=_mod,
+                      third_factor=_third, reference=_ref, records=("loss", "modulator")),
+             ContrastiveParams,
+             lambda p, _kind=_kind, _cls=_cls: _cls(p, kind=_kind))

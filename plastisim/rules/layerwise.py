@@ -1,0 +1,189 @@
+r"""Layer-local self-supervised learning: pairs, the shared three-factor encoder update, readout.
+
+Every hidden layer l learns on its own loss ℓ_l(z, z'), where z = h_l(x) and z' = h_l(x') are the
+layer's rates (B, C, P) for the two members of a pair; the layer's input u_{l-1} is treated as
+given (no gradient crosses layers). With a_l = c_l W_l u_{l-1} and G = B ∂ℓ/∂z (one row per
+stream), the update of W_l is a three-factor product
+
+    Δw_l = −η · c_l · (1/B) Σ_{b,p} ( G ⊙ f'(a) ) ⊗ u      (+ the same for z' when it gets a gradient)
+
+where G — the post-synaptic signal — is what each rule defines (rules/contrastive.py,
+rules/noncontrastive.py): a global modulator times a dendritic prediction (CLAPP), a softmax-
+weighted prediction (InfoNCE), Hebbian / anti-Hebbian terms with running statistics (LPL,
+VICReg). ``assert_rule_matches_autograd`` checks Δw = −η ∇_W ℓ for every rule.
+
+Pairs on the RHM (docs/ssl.md):
+
+* ``views``: x' = RHM.resample(x, level): same tree down to ``level``, synonyms re-drawn below
+  ("lowest": level L−1, only the lowest synonyms; "matched": layer l uses level max(L−l, 1), the
+  level its receptive field spans; or an integer 1..L−1). Level 0 would pair inputs by label:
+  that is the supervised ``supcon`` baseline, refused here.
+* ``siblings``: z = h_l(x) at even positions (context), z' = h_l(x) at the sibling (odd)
+  positions of the same input. Layers with a single position have no siblings and keep their
+  initial weights.
+
+Training has two phases (``phases``): "local" (every layer on its own loss, simultaneously),
+then "readout": the linear readout on the frozen top layer by the delta rule
+Δβ = −η c_out e ⊗ h̄_L (the cross-entropy gradient of the readout alone).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import impossible
+from ..network import Network
+from ..rhm import one_hot
+from .base import StepContext, StepResult
+
+PAIRS = ("views", "siblings")
+
+
+@dataclass(frozen=True)
+class LayerwiseParams:
+    """Parameters shared by every layerwise self-supervised rule."""
+
+    lr: float = 0.05
+    lr_scale: str = "none"          # "none": η = lr; "width": η = lr · width
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    pairs: str = "views"            # "views" | "siblings"
+    view_level: str = "lowest"      # "lowest" (L−1) | "matched" | "1".."L−1"
+    readout_epochs: int = 200
+    readout_lr: float = 0.1         # η = readout_lr · width (as bp's readout)
+    seed: int = 0                   # pair sampling, negatives, predictor initialisation
+
+    def __post_init__(self) -> None:
+        if self.pairs not in PAIRS:
+            raise impossible("rule.pairs", self.pairs, f"need one of {', '.join(PAIRS)}")
+        if self.lr_scale not in ("width", "none"):
+            raise impossible("rule.lr_scale", self.lr_scale, "need 'width' or 'none'")
+        if self.view_level not in ("lowest", "matched") and not self.view_level.isdigit():
+            raise impossible("rule.view_level", self.view_level,
+                             "need 'lowest', 'matched' or a level 1..L-1")
+
+
+def view_levels(params: LayerwiseParams, L: int, depth: int) -> list[int]:
+    """The RHM level each hidden layer 1..depth resamples at (module docstring)."""
+    if params.view_level == "lowest":
+        levels = [L - 1] * depth
+    elif params.view_level == "matched":
+        levels = [max(L - l, 1) for l in range(1, depth + 1)]
+    else:
+        levels = [int(params.view_level)] * depth
+    if any(not 1 <= level <= L - 1 for level in levels):
+        raise impossible("rule.view_level", params.view_level,
+                         f"need views at levels 1..L-1={L - 1} (level 0 pairs inputs by "
+                         "their label: use the 'supcon' baseline)")
+    return levels
+
+
+@dataclass
+class LayerwiseRule:
+    """Base of the layerwise rules: pairs, forward passes, encoder update, readout phase.
+
+    Subclasses implement ``layer_signals(l, z, z2, state) -> (loss, G, G2, extra)``: the loss
+    of layer l, G = B ∂ℓ/∂z and G2 = B ∂ℓ/∂z' (None when z' gets no gradient), and updates of
+    the rule's own parameters (e.g. predictors) keyed by name.
+    """
+
+    params: LayerwiseParams
+    phases: tuple[str, ...] = ("local", "readout")
+    state: dict = field(default_factory=dict, repr=False)
+    generator: torch.Generator | None = field(default=None, repr=False)
+
+    def prepare(self, net: Network) -> None:
+        self.generator = torch.Generator().manual_seed(self.params.seed)
+        self.state = {}
+
+    # --- pairs ----------------------------------------------------------------------------------
+    def _forward_rates(self, net: Network, x: Tensor, weights: dict | None = None
+                       ) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """(u, a, h) of every hidden layer for inputs x, without touching the readout.
+
+        ``weights`` replaces the synapses' weights (autograd checks); each layer's input is
+        then detached, so that a layer's loss reaches only its own weights.
+        """
+        out, h = [], x
+        for syn in list(net.synapses.values())[:-1]:
+            u = syn.unfold(h if weights is None else h.detach())
+            a = syn.drive(u, None if weights is None else weights[syn.name])
+            h = torch.relu(a)
+            out.append((u, a, h))
+        return out
+
+    def pairs(self, net: Network, x: Tensor, ctx: StepContext, weights: dict | None = None):
+        """Per hidden layer: (u, a, z, u2, a2, z2, kind); kind is "views" or "siblings"."""
+        layers = self._forward_rates(net, x, weights)
+        if self.params.pairs == "siblings":
+            return [(u, a, h, None, None, None, "siblings") for u, a, h in layers]
+        rhm = ctx.rhm
+        levels = self.levels(rhm.L, len(layers))
+        views: dict[int, list] = {}
+        for level in sorted(set(levels)):
+            seed = int(torch.randint(2**62, (1,), generator=self.generator))
+            x2 = one_hot(rhm.resample(ctx.batch, level, seed).x, rhm.v, x.dtype).to(x.device)
+            views[level] = self._forward_rates(net, x2, weights)
+        return [(u, a, h) + views[level][l] + ("views",)
+                for l, ((u, a, h), level) in enumerate(zip(layers, levels))]
+
+    def levels(self, L: int, depth: int) -> list[int]:
+        """The RHM level of the views of each hidden layer."""
+        return view_levels(self.params, L, depth)
+
+    # --- the rule's step ------------------------------------------------------------------------
+    def step(self, net: Network, x: Tensor, y: Tensor, ctx: StepContext | None = None,
+             phase: str = "local") -> StepResult:
+        if phase == "readout":
+            return readout_step(net, x, y)
+        syns = list(net.synapses.values())
+        updates = {syn.name: torch.zeros_like(syn.w) for syn in syns}
+        updates.update({k: torch.zeros_like(v) for k, v in self.extra_parameters().items()})
+        losses = []
+        for l, (u, a, z, u2, a2, z2, kind) in enumerate(self.pairs(net, x, ctx)):
+            syn = syns[l]
+            if kind == "siblings":
+                if z.shape[-1] < 2:
+                    continue                      # a single position has no sibling
+                ctx_z, tgt_z = z[..., 0::2], z[..., 1::2]
+                loss, g, g2, extra = self.layer_signals(l, ctx_z, tgt_z)
+                grad = torch.zeros_like(z)
+                grad[..., 0::2] = g
+                if g2 is not None:
+                    grad[..., 1::2] = g2
+                updates[syn.name] = -syn.scale * syn.outer(grad * (a > 0), u)
+            else:
+                loss, g, g2, extra = self.layer_signals(l, z, z2)
+                dw = syn.outer(g * (a > 0), u)
+                if g2 is not None:
+                    dw = dw + syn.outer(g2 * (a2 > 0), u2)
+                updates[syn.name] = -syn.scale * dw
+            updates.update(extra)
+            losses.append(loss)
+        total = torch.stack(losses).sum() if losses else torch.zeros((), dtype=x.dtype)
+        return StepResult(loss=total.detach(), updates=updates)
+
+    def layer_signals(self, l: int, z: Tensor, z2: Tensor):
+        raise NotImplementedError
+
+    def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
+        """ℓ_l(z, z') as a differentiable function, drawing the same randomness and reading
+        the same state as ``layer_signals`` (used by plastisim.testing)."""
+        raise NotImplementedError
+
+    def extra_parameters(self) -> dict[str, Tensor]:
+        """The rule's own learned tensors (predictors), updated with the weights."""
+        return {}
+
+
+def readout_step(net: Network, x: Tensor, y: Tensor) -> StepResult:
+    """The delta rule on the readout only: Δβ = −η c e ⊗ h̄_L, e = softmax(z) − onehot(y)."""
+    logits = net.forward(x)
+    readout = net.synapses["readout"]
+    e = torch.softmax(logits, 1) - F.one_hot(y, logits.shape[1]).to(logits.dtype)
+    dw = -readout.scale * readout.outer(e.unsqueeze(-1), readout.unfold(readout.pre.rate))
+    return StepResult(loss=F.cross_entropy(logits, y).detach(), updates={"readout": dw},
+                      logits=logits.detach())

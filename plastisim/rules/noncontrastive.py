@@ -1,0 +1,150 @@
+r"""Non-contrastive layer-local rules: LPL-like and VICReg-like.
+
+LPL, Latent Predictive Learning (Halvagal & Zenke, Nat. Neurosci. 26, 1906, 2023). Per stream,
+neuron i and position, with d_i = z_i − z̄_i and running traces z̄ (mean) and σ² (variance):
+
+    ℓ = (1/BP) Σ_{b,p} [ (1/2C) Σ_i (z_i − sg(z'_i))²                       predictive
+                        − (λ₁/2C) Σ_i d_i² / (σ_i² + ξ)                     Hebbian (variance)
+                        + λ₂/(C(C−1)) Σ_{i≠j} d_i² d_j² ]                   decorrelation
+
+z' is the other member of the pair (the previous input of the stream: a view or a sibling),
+with a stop-gradient. The traces are neuron state, z̄ ← z̄ + (1 − e^{−1/τ})(z − z̄) and
+σ² ← σ² + (1 − e^{−1/τ})((z − z̄)² − σ²) after each step (τ in steps), initialised from the
+first batch; they are constants for the gradient. The post-synaptic factor is then local:
+
+    G_i = [ (z_i − z'_i) − λ₁ d_i/(σ_i² + ξ) + 4λ₂/(C−1) · d_i Σ_{j≠i} d_j² ] / (C P)
+
+We implement the gradient of this loss exactly (checked against autograd); the decorrelation
+term is the squared product of centred activities, the form of the authors' corrected rule.
+
+VICReg-like (Bardes, Ponce & LeCun, ICLR 2022), per layer and position, statistics over the B
+streams (population statistics: less local than LPL's per-stream traces):
+
+    ℓ = (1/P) Σ_p [ λ_inv/(BC) Σ_{b,i} (z − z')² + (λ_var/C) Σ_i Σ_{x∈{z,z'}} max(0, γ − s_i(x))
+                   + (λ_cov/C) Σ_{x∈{z,z'}} Σ_{i≠j} Cov(x)_{ij}² ],   s_i = sqrt(Var_b(x_i) + ε)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .layerwise import LayerwiseParams, LayerwiseRule
+from .registry import RuleInfo, register
+
+
+@dataclass(frozen=True)
+class LPLParams(LayerwiseParams):
+    lambda_hebb: float = 1.0
+    lambda_decorr: float = 10.0
+    xi: float = 1e-3
+    tau_stats: float = 100.0         # steps
+
+
+@dataclass(frozen=True)
+class VICRegParams(LayerwiseParams):
+    lambda_inv: float = 25.0
+    lambda_var: float = 25.0
+    lambda_cov: float = 1.0
+    gamma: float = 1.0
+    eps: float = 1e-4
+
+
+def lpl_loss(z: Tensor, z2: Tensor, mean: Tensor, var: Tensor, p: LPLParams) -> Tensor:
+    """ℓ of the module docstring (z2, mean, var are constants)."""
+    B, C, P = z.shape
+    d = z - mean
+    pred = 0.5 * (z - z2.detach()).pow(2).sum(1) / C
+    hebb = -0.5 * p.lambda_hebb * (d.pow(2) / (var + p.xi)).sum(1) / C
+    d2 = d.pow(2)
+    decorr = p.lambda_decorr * (d2.sum(1).pow(2) - d2.pow(2).sum(1)) / (C * (C - 1))
+    return (pred + hebb + decorr).sum() / (B * P)
+
+
+def vicreg_loss(z: Tensor, z2: Tensor, p: VICRegParams) -> Tensor:
+    """ℓ of the module docstring."""
+    B, C, P = z.shape
+    inv = p.lambda_inv * (z - z2).pow(2).sum() / (B * C)
+    reg = 0.0
+    for x in (z, z2):
+        centred = x - x.mean(0, keepdim=True)
+        std = (centred.pow(2).sum(0) / (B - 1) + p.eps).sqrt()              # (C, P)
+        reg = reg + p.lambda_var * torch.relu(p.gamma - std).sum() / C
+        cov = torch.einsum("bip,bjp->pij", centred, centred) / (B - 1)     # (P, C, C)
+        off = cov - torch.diag_embed(cov.diagonal(dim1=1, dim2=2))
+        reg = reg + p.lambda_cov * off.pow(2).sum() / C
+    return (inv + reg) / P
+
+
+@dataclass
+class LPLRule(LayerwiseRule):
+    """LPL with per-stream running statistics (neuron traces)."""
+
+    def layer_signals(self, l: int, z: Tensor, z2: Tensor):
+        p, (B, C, P) = self.params, z.shape
+        mean, var = self._statistics(l, z)
+        d = z - mean
+        loss = lpl_loss(z, z2, mean, var, p)
+        d2 = d.pow(2)
+        G = ((z - z2) - p.lambda_hebb * d / (var + p.xi)
+             + 4 * p.lambda_decorr / (C - 1) * d * (d2.sum(1, keepdim=True) - d2)) / (C * P)
+        # decay traces toward this step's activity
+        rate = 1 - math.exp(-1 / p.tau_stats)
+        self.state[l] = (mean + rate * d, var + rate * (d2 - var))
+        return loss.detach(), G, None, {}
+
+    def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
+        mean, var = self._statistics(l, z.detach())
+        return lpl_loss(z, z2, mean, var, self.params)
+
+    def _statistics(self, l: int, z: Tensor) -> tuple[Tensor, Tensor]:
+        stored = self.state.get(l)
+        if stored is None or stored[0].shape[0] < z.shape[0]:
+            mean = z.mean(0, keepdim=True).expand_as(z).clone()
+            var = z.var(0, keepdim=True).expand_as(z).clone()
+            return mean, var
+        return stored[0][:z.shape[0]], stored[1][:z.shape[0]]
+
+
+@dataclass
+class VICRegRule(LayerwiseRule):
+    """VICReg-like with statistics over the streams of the batch."""
+
+    def layer_signals(self, l: int, z: Tensor, z2: Tensor):
+        p = self.params
+        loss = vicreg_loss(z, z2, p)
+        inv = 2 * p.lambda_inv * (z - z2) / z.shape[1]
+        G = (inv + self._regulariser(z)) / z.shape[-1]
+        G2 = (-inv + self._regulariser(z2)) / z.shape[-1]
+        return loss.detach(), G, G2, {}
+
+    def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
+        return vicreg_loss(z, z2, self.params)
+
+    def _regulariser(self, x: Tensor) -> Tensor:
+        """B ∂/∂x of the variance and covariance terms of one branch (one position each)."""
+        p, (B, C, P) = self.params, x.shape
+        centred = x - x.mean(0, keepdim=True)
+        std = (centred.pow(2).sum(0) / (B - 1) + p.eps).sqrt()             # (C, P)
+        active = (std < p.gamma).to(x.dtype)
+        var_term = -p.lambda_var * B * active * centred / ((B - 1) * std * C)
+        cov = torch.einsum("bip,bjp->pij", centred, centred) / (B - 1)    # (P, C, C)
+        off = cov - torch.diag_embed(cov.diagonal(dim1=1, dim2=2))
+        cov_term = 4 * p.lambda_cov * B * torch.einsum("bjp,pji->bip", centred, off) / ((B - 1) * C)
+        return var_term + cov_term
+
+
+_COMMON = dict(modifies="w1..wL; then readout (delta rule)", pre="pre-synaptic rate u",
+               third_factor="none", records=("loss",))
+register(RuleInfo(name="lpl", family="noncontrastive", local=True,
+                  post="gate f'(a) × [(z − z') − λ₁ d/σ² + decorrelation]",
+                  modulator="none (running mean and variance are the neuron's own traces)",
+                  reference="Halvagal & Zenke 2023 (LPL)", **_COMMON),
+         LPLParams, lambda p: LPLRule(p))
+register(RuleInfo(name="vicreg", family="noncontrastive", local=False,
+                  post="gate f'(a) × [invariance + variance hinge + covariance]",
+                  modulator="none (statistics over the batch of streams: non-local)",
+                  reference="Bardes, Ponce & LeCun 2022 (VICReg), layerwise", **_COMMON),
+         VICRegParams, lambda p: VICRegRule(p))

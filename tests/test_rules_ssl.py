@@ -1,0 +1,100 @@
+"""Layerwise self-supervised rules: explicit three-factor updates equal autograd (float64)."""
+import pytest
+import torch
+
+import plastisim as ps
+from plastisim import rules
+from plastisim.network import hierarchy
+from plastisim.rules.base import StepContext
+from plastisim.testing import assert_rule_matches_autograd
+
+RHM = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
+SSL = ["clapp", "clapp_s", "infonce", "lpl", "vicreg", "supcon"]
+
+
+def _setup(shared=True, n=24, seed=0, device="cpu"):
+    net = hierarchy(RHM, 12, shared=shared, seed=seed, dtype=torch.float64, device=device)
+    batch = RHM.sample(n, seed=seed + 1)
+    x = ps.one_hot(batch.x, RHM.v, torch.float64).to(device)
+    return net, x, batch.y.to(device), StepContext(rhm=RHM, batch=batch)
+
+
+def _warm(rule, net, x, y, ctx, steps=2):
+    """A few real steps so that predictors and running statistics are not at their init."""
+    for _ in range(steps):
+        step = rule.step(net, x, y, ctx)
+        for name, dw in step.updates.items():
+            target = net.synapses[name].w if name in net.synapses else rule.extra_parameters()[name]
+            target += 0.5 * dw
+
+
+@pytest.mark.parametrize("name", SSL)
+@pytest.mark.parametrize("pairs", ["views", "siblings"])
+@pytest.mark.parametrize("shared", [True, False], ids=["conv", "local"])
+def test_update_equals_minus_gradient_of_layer_loss(name, pairs, shared, device):
+    if name == "supcon" and pairs == "siblings":
+        pytest.skip("supcon is defined on class views only")
+    net, x, y, ctx = _setup(shared, device=device)
+    rule = rules.get(name, pairs=pairs, pred_init_std=0.3) if name in (
+        "clapp", "clapp_s", "infonce", "supcon") else rules.get(name, pairs=pairs)
+    rule.prepare(net)
+    _warm(rule, net, x, y, ctx)
+    errors = assert_rule_matches_autograd(rule, net, x, y, ctx, rtol=1e-5)
+    assert {"w1", "w2"} <= set(errors)
+    if pairs == "views":
+        assert "w3" in errors
+
+
+def test_dense_connectivity_updates_equal_autograd():
+    """A Dense projection (one position) with views, for every SSL rule."""
+    from plastisim.network import Network
+    from plastisim.neurons import NeuronGroup
+    from plastisim.synapses import Dense, MeanPool, Synapses
+    gen = torch.Generator().manual_seed(0)
+    inp = NeuronGroup("input", RHM.v, RHM.input_size, "linear")
+    hid = NeuronGroup("h1", 10, 1)
+    out = NeuronGroup("output", RHM.n_classes, 1, "linear")
+    net = Network([inp, hid, out], [
+        Synapses("w1", inp, hid, Dense(), generator=gen, dtype=torch.float64),
+        Synapses("readout", hid, out, MeanPool(), scale="fan_in", generator=gen,
+                 dtype=torch.float64)])
+    batch = RHM.sample(20, seed=5)
+    x = ps.one_hot(batch.x, RHM.v, torch.float64)
+    ctx = StepContext(rhm=RHM, batch=batch)
+    for name in ["clapp", "clapp_s", "infonce", "lpl", "vicreg"]:
+        kwargs = {"pred_init_std": 0.3} if "clapp" in name or name == "infonce" else {}
+        rule = rules.get(name, **kwargs)
+        rule.prepare(net)
+        _warm(rule, net, x, batch.y, ctx)
+        assert_rule_matches_autograd(rule, net, x, batch.y, ctx, rtol=1e-5)
+
+
+def test_bp_matches_autograd_through_the_public_helper():
+    net, x, y, _ = _setup()
+    rule = rules.get("bp")
+    rule.prepare(net)
+    errors = assert_rule_matches_autograd(rule, net, x, y)
+    assert set(errors) == {"w1", "w2", "w3", "readout"}
+
+
+def test_views_at_level_zero_are_refused_for_self_supervised_rules():
+    net, x, y, ctx = _setup()
+    rule = rules.get("infonce", view_level="0")
+    rule.prepare(net)
+    with pytest.raises(ValueError, match="level 0 pairs inputs by their label: use the 'supcon'"):
+        rule.step(net, x, y, ctx)
+    assert rules.info("supcon").family == "supervised-baseline"
+
+
+def test_helper_detects_a_wrong_rule():
+    net, x, y, ctx = _setup()
+    rule = rules.get("lpl")
+    rule.prepare(net)
+    original = rule.layer_signals
+
+    def wrong(l, z, z2):
+        loss, G, G2, extra = original(l, z, z2)
+        return loss, 1.01 * G, G2, extra
+    rule.layer_signals = wrong
+    with pytest.raises(AssertionError, match="differs from"):
+        assert_rule_matches_autograd(rule, net, x, y, ctx)
