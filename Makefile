@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
+# the torch build to install first (CPU wheel on these machines); /dev/null keeps your own
+TORCH_REQUIREMENTS ?= requirements/cpu.txt
 
 .PHONY: install demo test test-slow bench clean
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements/cpu.txt
+	$(PY) -m pip install -q -r $(TORCH_REQUIREMENTS)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 

@@ -98,3 +98,43 @@ def test_helper_detects_a_wrong_rule():
     rule.layer_signals = wrong
     with pytest.raises(AssertionError, match="differs from"):
         assert_rule_matches_autograd(rule, net, x, y, ctx)
+
+
+def test_clapp_as_a_time_stream_equals_the_batched_form():
+    """Context at step t, target at t+1: the modulator γ arrives at t+1 and meets the
+    retrodiction through an eligibility trace (pre-synaptic rate × post gate of step t)."""
+    from plastisim.traces import Trace
+    net, x, y, ctx = _setup(n=16, seed=3)
+    rule = rules.get("clapp", pred_init_std=0.5, seed=7)
+    rule.prepare(net)
+    syn, W = net.synapses["w1"], rule.predictors["pred1"]
+    C, P = W.shape[0], syn.post.positions
+    replay = __import__("copy").deepcopy(rule)
+    batched = rule.step(net, x, y, ctx)                       # all layers; we compare layer 1
+    # the same views and pair signs, drawn in the same order as the batched step
+    level = replay.levels(RHM.L, 3)[0]
+    seed = int(torch.randint(2**62, (1,), generator=replay.generator))
+    x2 = ps.one_hot(RHM.resample(ctx.batch, level, seed).x, RHM.v, torch.float64)
+    sign = replay._pair_signs(x.shape[0], x.device)
+    x_target = torch.where((sign > 0)[:, None, None], x2, x2.roll(1, 0))
+    # step t: context; dendrite holds the prediction, the eligibility trace f'(a) ⊗ u
+    eligibility = Trace(tau=float("inf"), units="steps")
+    u_c = syn.unfold(x)
+    c = syn.post.integrate(syn.drive(u_c))
+    syn.post.dendrite = torch.einsum("ij,bjp->bip", W, c) / C               # (B, C, P)
+    eligibility.step(torch.einsum("bip,bpk->bipk", syn.post.gate(), u_c))   # (B, C, P, K)
+    context_rate = Trace(tau=float("inf"), units="steps")
+    context_rate.step(c)
+    # step t+1: target; the global modulator γ is broadcast to every synapse of the stream
+    u_t = syn.unfold(x_target)
+    t = syn.post.integrate(syn.drive(u_t))
+    score = (t * syn.post.dendrite).sum(1)                                  # (B, P)
+    gamma = torch.where(sign[:, None] > 0, (score < 1).double(), -(score > -1).double())
+    retro = torch.einsum("ij,bip->bjp", W, t) / C
+    e_now = eligibility.step(torch.zeros_like(eligibility.value))           # decay (none)
+    dw = (torch.einsum("bp,bip,bpk->ik", gamma, syn.post.dendrite * syn.post.gate(), u_t)
+          + torch.einsum("bp,bjp,bjpk->jk", gamma, retro, e_now))
+    dw = syn.scale * dw / (x.shape[0] * P)
+    dW = torch.einsum("bp,bip,bjp->ij", gamma, t, context_rate.value) / (C * x.shape[0] * P)
+    assert torch.allclose(dw, batched.updates["w1"], rtol=1e-10, atol=1e-14)
+    assert torch.allclose(dW, batched.updates["pred1"], rtol=1e-10, atol=1e-14)

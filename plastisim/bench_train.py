@@ -1,0 +1,148 @@
+"""Training-step throughput of the explicit-object path against hand-written torch.
+
+For a rule and a width, samples/s of ``rule.step`` + SGD on the PRX CNN (v = 8, s = 2, L = 3,
+batch 128), and in the same run the same network and update written by hand in plain torch:
+
+* ``bp``: forward by ``F.conv1d`` (stride = filter = s) or by reshape + matmul, autograd of the
+  cross-entropy, ``torch.optim.SGD`` with momentum — the faster of the two is the reference;
+* ``dfa`` and the local rules: the explicit path is compared with hand-written bp
+  (``ratio_to_bp``), and ``dfa`` also with a hand-written DFA update (plain tensors).
+
+Repeats are interleaved (explicit, reference, explicit, ...) so that load on the machine affects
+both alike; the figure is the median.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from . import rules
+from .bench import machine
+from .network import hierarchy
+from .rhm import RHM, one_hot
+from .rules.base import StepContext
+
+
+def _explicit_step(rule_name: str, rhm: RHM, width: int, batch, x, y):
+    net = hierarchy(rhm, width, seed=0)
+    rule = rules.get(rule_name)
+    rule.prepare(net)
+    tensors = {**net.weights(), **getattr(rule, "extra_parameters", dict)()}
+    opt = torch.optim.SGD(list(tensors.values()), lr=1e-3, momentum=0.9)
+    ctx = StepContext(rhm=rhm, batch=batch)
+    local = getattr(rule, "phases", ("joint",))[0] == "local"
+
+    def step():
+        out = rule.step(net, x, y, ctx) if local else rule.step(net, x, y)
+        for name, w in tensors.items():
+            if name in out.updates:
+                w.grad = -out.updates[name]
+        opt.step()
+    return step
+
+
+def _hand_bp_step(width: int, x, y, conv: bool):
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(width, 8, 2), (width, width, 2), (width, width, 2)]
+    ws = [torch.randn(s, generator=gen).requires_grad_(True) for s in shapes]
+    beta = torch.randn(width, 8, generator=gen).requires_grad_(True)
+    opt = torch.optim.SGD(ws + [beta], lr=1e-3, momentum=0.9)
+
+    def forward(h):
+        for w in ws:
+            if conv:
+                h = F.conv1d(h, w / (w[0].numel() ** 0.5), stride=2).relu()
+            else:
+                b, c, p = h.shape
+                u = h.reshape(b, c, p // 2, 2).permute(0, 2, 1, 3).reshape(b, p // 2, c * 2)
+                h = (u @ w.reshape(w.shape[0], -1).T / (c * 2) ** 0.5).relu().transpose(1, 2)
+        return h.mean(-1) @ beta / width
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(forward(x), y).backward()
+        opt.step()
+    return step
+
+
+def _hand_dfa_step(width: int, x, y):
+    gen = torch.Generator().manual_seed(0)
+    ws = [torch.randn(width, 16, generator=gen), torch.randn(width, 2 * width, generator=gen),
+          torch.randn(width, 2 * width, generator=gen)]
+    beta = torch.randn(8, width, generator=gen)
+    feedback = [torch.randn(width, p, 8, generator=gen) / width for p in (4, 2, 1)]
+    moments = [torch.zeros_like(w) for w in ws + [beta]]
+
+    def step():
+        h, cache = x, []
+        for w in ws:
+            b, c, p = h.shape
+            u = h.reshape(b, c, p // 2, 2).permute(0, 2, 1, 3).reshape(b, p // 2, c * 2)
+            a = torch.einsum("ik,bpk->bip", w, u) / (c * 2) ** 0.5
+            h = a.relu()
+            cache.append((u, a))
+        hbar = h.mean(-1)
+        e = torch.softmax(hbar @ beta.T / width, 1) - F.one_hot(y, 8).to(x.dtype)
+        grads = [torch.einsum("bip,bpk->ik", torch.einsum("ipk,bk->bip", d, e) * (a > 0), u)
+                 / (len(y) * u.shape[-1] ** 0.5) for d, (u, a) in zip(feedback, cache)]
+        grads.append(e.T @ hbar / (len(y) * width))
+        for w, g, mom in zip(ws + [beta], grads, moments):
+            mom.mul_(0.9).add_(g)
+            w.sub_(1e-3 * mom)
+    return step
+
+
+def _interleaved(steps: dict, repeats: int, inner: int) -> dict[str, float]:
+    """Median seconds per step of each callable, repeats interleaved."""
+    times = {name: [] for name in steps}
+    for fn in steps.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times[name].append((time.perf_counter() - start) / inner)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def bench_train(widths=(64, 256, 1024), rule_names=("bp", "dfa"), batch_size: int = 128,
+                repeats: int = 5, inner: int = 5) -> dict:
+    """Samples/s per rule and width, with ratios to the hand-written references (docstring)."""
+    rhm = RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
+    batch = rhm.sample(batch_size, seed=0)
+    x, y = one_hot(batch.x, rhm.v), batch.y
+    rows = []
+    for width in widths:
+        steps = {f"hand_bp_conv1d": _hand_bp_step(width, x, y, conv=True),
+                 f"hand_bp_matmul": _hand_bp_step(width, x, y, conv=False),
+                 "hand_dfa": _hand_dfa_step(width, x, y)}
+        steps.update({name: _explicit_step(name, rhm, width, batch, x, y) for name in rule_names})
+        secs = _interleaved(steps, repeats, inner)
+        hand_bp = min(secs["hand_bp_conv1d"], secs["hand_bp_matmul"])
+        for name in rule_names:
+            row = {"rule": name, "width": width, "samples_per_s": batch_size / secs[name],
+                   "ratio_to_hand_bp": secs[name] / hand_bp,
+                   "ratio_to_bp": secs[name] / secs["bp"] if "bp" in secs else None}
+            if name == "bp":
+                row["ratio_to_hand_written"] = secs[name] / hand_bp
+            if name == "dfa":
+                row["ratio_to_hand_written"] = secs[name] / secs["hand_dfa"]
+            rows.append(row)
+        rows.append({"reference": "hand-written", "width": width,
+                     **{f"{k}_samples_per_s": batch_size / v for k, v in secs.items()
+                        if k.startswith("hand")}})
+    return {"benchmark": "train_step", "rhm": "v=8, n_classes=8, m=4, s=2, L=3",
+            "batch_size": batch_size, "repeats": repeats, "inner": inner,
+            "timer": "time.perf_counter, median of interleaved repeats",
+            "note": "ratio = seconds per step of the row / of the reference (lower is faster)",
+            "rows": rows, "machine": machine()}
+
+
+def bench_local_rules() -> dict:
+    """Issue-4 figure: every local rule at width 256 against bp, same run."""
+    names = ["bp", "dfa", "clapp", "clapp_s", "infonce", "lpl", "vicreg"]
+    return bench_train(widths=(256,), rule_names=tuple(names), repeats=3, inner=3)
