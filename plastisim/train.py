@@ -225,7 +225,8 @@ def _step(rule, net: Network, data: _Data, rows, cpu_rows, step_index: int, phas
     x, y = data.x[rows], data.y[rows]
     if phase == "joint":
         return rule.step(net, x, y)
-    ctx = StepContext(rhm=data.rhm, batch=data.batch[cpu_rows], step=step_index)
+    ctx = StepContext(rhm=data.rhm, batch=data.batch[cpu_rows], step=step_index, pool=data.batch,
+                      rows=cpu_rows)
     return rule.step(net, x, y, ctx, phase)
 
 

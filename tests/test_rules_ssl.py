@@ -138,3 +138,18 @@ def test_clapp_as_a_time_stream_equals_the_batched_form():
     dW = torch.einsum("bp,bip,bjp->ij", gamma, t, context_rate.value) / (C * x.shape[0] * P)
     assert torch.allclose(dw, batched.updates["w1"], rtol=1e-10, atol=1e-14)
     assert torch.allclose(dW, batched.updates["pred1"], rtol=1e-10, atol=1e-14)
+
+
+def test_views_from_the_training_set_share_latents_and_match_autograd():
+    net, x, y, ctx = _setup(n=24)
+    pool, _ = RHM.split(2048, 10, seed=1)
+    rows = torch.arange(24)
+    ctx = StepContext(rhm=RHM, batch=pool[rows], pool=pool, rows=rows)
+    rule = rules.get("vicreg", views_from="train", view_level="matched")
+    rule.prepare(net)
+    for level in (1, 2):
+        partner = rule._view(ctx, level)
+        assert torch.equal(partner.latents[level], pool[rows].latents[level])
+        assert set(RHM.index(partner)) <= set(RHM.index(pool))       # no new inputs
+    x = ps.one_hot(pool[rows].x, RHM.v, torch.float64)
+    assert_rule_matches_autograd(rule, net, x, pool[rows].y, ctx)

@@ -33,6 +33,8 @@ class StepContext:
     rhm: object = None
     batch: object = None            # RHMBatch of the rows of x
     step: int = 0
+    pool: object = None             # the whole training set (RHMBatch)
+    rows: object = None             # indices of the rows of x in ``pool``
 
 
 class Rule(Protocol):

@@ -52,6 +52,7 @@ class LayerwiseParams:
     weight_decay: float = 0.0
     pairs: str = "views"            # "views" | "siblings"
     view_level: str = "lowest"      # "lowest" (L−1) | "matched" | "1".."L−1"
+    views_from: str = "sampler"     # "sampler": RHM.resample; "train": another training input
     readout_epochs: int = 200
     readout_lr: float = 0.1         # η = readout_lr · width (as bp's readout)
     seed: int = 0                   # pair sampling, negatives, predictor initialisation
@@ -61,6 +62,8 @@ class LayerwiseParams:
             raise impossible("rule.pairs", self.pairs, f"need one of {', '.join(PAIRS)}")
         if self.lr_scale not in ("width", "none"):
             raise impossible("rule.lr_scale", self.lr_scale, "need 'width' or 'none'")
+        if self.views_from not in ("sampler", "train"):
+            raise impossible("rule.views_from", self.views_from, "need 'sampler' or 'train'")
         if self.view_level not in ("lowest", "matched") and not self.view_level.isdigit():
             raise impossible("rule.view_level", self.view_level,
                              "need 'lowest', 'matched' or a level 1..L-1")
@@ -124,11 +127,29 @@ class LayerwiseRule:
         levels = self.levels(rhm.L, len(layers))
         views: dict[int, list] = {}
         for level in sorted(set(levels)):
-            seed = int(torch.randint(2**62, (1,), generator=self.generator))
-            x2 = one_hot(rhm.resample(ctx.batch, level, seed).x, rhm.v, x.dtype).to(x.device)
+            x2 = one_hot(self._view(ctx, level).x, rhm.v, x.dtype).to(x.device)
             views[level] = self._forward_rates(net, x2, weights)
         return [(u, a, h) + views[level][l] + ("views",)
                 for l, ((u, a, h), level) in enumerate(zip(layers, levels))]
+
+    def _view(self, ctx: StepContext, level: int):
+        """The positive partner of every row: a synonym re-draw below ``level`` by the RHM
+        sampler (a new input), or another *training* input with the same latents down to
+        ``level`` (chosen uniformly in that group, possibly the input itself)."""
+        if self.params.views_from == "sampler":
+            seed = int(torch.randint(2**62, (1,), generator=self.generator))
+            return ctx.rhm.resample(ctx.batch, level, seed)
+        key = ("groups", level)
+        if key not in self.state:      # group the training set by its latents at `level`
+            _, group = torch.unique(ctx.pool.latents[level], dim=0, return_inverse=True)
+            order = torch.argsort(group, stable=True)
+            counts = torch.bincount(group)
+            self.state[key] = (group, order, torch.cumsum(counts, 0) - counts, counts)
+        group, order, starts, counts = self.state[key]
+        g = group[ctx.rows]
+        offset = (torch.rand(len(g), generator=self.generator, dtype=torch.float64)
+                  * counts[g]).long()
+        return ctx.pool[order[starts[g] + offset]]
 
     def levels(self, L: int, depth: int) -> list[int]:
         """The RHM level of the views of each hidden layer."""
