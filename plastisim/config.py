@@ -7,7 +7,7 @@ One frozen dataclass per TOML section::
     [rule]     name, and the rule's own parameters (lr, momentum, ...; see `plastisim rules`)
     [train]    n_train, n_test, epochs, batch_size, seed, stop_loss, schedule, evaluations,
                device, data_seed
-    [record]   path
+    [record]   path, weights, updates, rates, traces, loss, every, indices, complevel
 
 ``--set section.key=value`` overrides are parsed as TOML values (strings may be bare). Unknown
 sections and keys, wrong types and impossible values are ``ConfigError``s that name the key.
@@ -22,7 +22,7 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from . import rules
-from .errors import ConfigError, unknown
+from .errors import ConfigError, check_int, unknown
 
 @dataclass(frozen=True)
 class RHMConfig:
@@ -65,7 +65,29 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RecordConfig:
-    path: str = ""
+    """What the Monitor records (``plastisim.monitor``); names: "all", "" or "a,b"."""
+    path: str = ""               # the run's netCDF file (--out overrides)
+    weights: str = ""            # synapses whose weights are recorded
+    updates: str = ""            # synapses whose update directions are recorded
+    rates: str = ""              # neuron groups whose rates (batch mean) are recorded
+    traces: str = ""             # "group.trace" names
+    loss: bool = True            # the loss of every recorded step (when anything is recorded)
+    every: int = 100             # record after every `every`-th plasticity step (and step 0)
+    indices: list = field(default_factory=list)   # ["w1.post=0:16", "h1.channel=3,5"]
+    complevel: int = 1           # zlib level of the streamed file (0: none)
+
+    def __post_init__(self) -> None:
+        check_int("record.every", self.every, 1)
+        if not 0 <= self.complevel <= 9:
+            raise ConfigError(f"record.complevel={self.complevel!r} is impossible: need 0..9")
+        if not all(isinstance(i, str) for i in self.indices):
+            raise ConfigError(f"record.indices={self.indices!r} is impossible: need a list of "
+                              "\"name.axis=selection\" strings")
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is recorded along steps (a Monitor is needed)."""
+        return bool(self.weights or self.updates or self.rates or self.traces)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,49 @@ def sample_complexity(P: Sequence[float], error: Sequence[float], n_classes: int
     return SampleComplexity(float(np.exp(lo + t * (hi - lo))), threshold, grid, True)
 
 
+def sample_complexity_from_dataset(ds, over: str = "n_train_multiple",
+                                   n_classes: int | None = None, fraction: float = 0.1,
+                                   average: Sequence[str] = ("seed",), skipna: bool = False,
+                                   variable: str = "test_error"):
+    """P* along dimension ``over`` of a merged sweep dataset (``plastisim sweep``).
+
+    ``ds[variable]`` is first averaged over the ``average`` dims present (seeds; with
+    ``skipna=False`` a point with a missing seed stays missing), then ``sample_complexity``
+    runs along ``over`` (sorted increasing) for every combination of the other dims. P* is in
+    the units of the ``over`` coordinate (n_c·m^L for ``n_train_multiple``). ``n_classes``
+    defaults to the dataset's ``n_classes`` variable, which must then hold one value.
+    Returns a DataArray ``P_star`` over the remaining dims (NaN: threshold not crossed).
+    Duck-typed: any xarray-like Dataset works; this module does not import xarray.
+    """
+    err = ds[variable]
+    if over not in err.dims:
+        raise impossible("over", over, f"need a dimension of {variable}: {', '.join(err.dims)}")
+    reduce = [d for d in average if d in err.dims and d != over]
+    if reduce:
+        err = err.mean(reduce, skipna=skipna)
+    if n_classes is None:
+        values = np.unique(np.asarray(ds["n_classes"].values))
+        if values.size != 1:
+            raise impossible("n_classes", None, f"the dataset holds n_classes "
+                             f"{sorted(values.tolist())}: select one or pass n_classes")
+        n_classes = int(values[0])
+    err = err.transpose(..., over)
+    P = np.asarray(err[over].values, dtype=float)
+    order = np.argsort(P)
+    errors = np.asarray(err.values, dtype=float)[..., order]
+    P_star = np.full(errors.shape[:-1], np.nan)
+    for index in np.ndindex(P_star.shape):
+        P_star[index] = sample_complexity(P[order], errors[index], n_classes, fraction).P_star
+    out = err.isel({over: 0}, drop=True).copy(data=P_star)
+    out.name = "P_star"
+    out.attrs = {"units": ds[over].attrs.get("units", "1"),
+                 "long_name": f"sample complexity P*: smallest {over} with {variable} < "
+                              f"{fraction:g} * chance (linear in log P between grid points)",
+                 "threshold": fraction * (1.0 - 1.0 / n_classes),
+                 "averaged_over": " ".join(reduce)}
+    return out
+
+
 @torch.no_grad()
 def layer_rates(net: Network, x: Tensor, batch_size: int = 4096) -> list[Tensor]:
     """Rates of every hidden group (flattened per input) for inputs x, in chunks."""

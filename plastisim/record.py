@@ -1,15 +1,30 @@
 """Results as self-describing xarray Datasets / netCDF4 files, with provenance.
 
+One file per run, all in the root group (plain ``xarray.open_dataset`` reads it), one schema
+(docs/data-format.md):
+
+    trajectories    dim ``step`` (unlimited), coords ``step``, ``epoch``, ``time``; one variable
+                    per recorded quantity (``weight_w1``, ``rate_h1``, ...), see ``Monitor``
+    learning curve  dim ``eval``, coords ``eval_epoch``, ``eval_step``; ``test_error``, ...
+
 Every variable carries CF-style ``units`` and ``long_name``; the global attributes carry
 ``Conventions``, ``title``, ``source``, ``history`` and the provenance of the run: plastisim
 version, git commit (and whether the tree was dirty), the full configuration as TOML text, every
 seed, torch version, device, dtype and the batch reduction of weight updates.
+
+Streaming (``Stream``): records are appended along ``step`` with netCDF4-python and the file is
+flushed (H5Fflush) after every record, so a killed run keeps every record flushed before it.
+Variables of >= ``COMPRESS_MIN_BYTES`` per record are zlib-compressed (shuffle) with one chunk
+per record, written once and never rewritten; smaller ones (coordinates, the loss, small
+weights) are stored uncompressed in chunks of several records, rewritten in place. Neither
+moves data that an earlier flush points to, which is what keeps the flushed state readable.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +32,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .errors import ConfigError
+from .errors import ConfigError, impossible, unknown
 
 CF_CONVENTIONS = "CF-1.8"
+COMPRESS_MIN_BYTES = 16 * 1024      # per record; smaller variables are stored uncompressed
+SMALL_CHUNK_BYTES = 64 * 1024       # chunk size of the uncompressed variables
 
 #: units and long names of the learning-curve variables
 CURVE_ATTRS: dict[str, tuple[str, str]] = {
@@ -28,6 +45,13 @@ CURVE_ATTRS: dict[str, tuple[str, str]] = {
     "train_loss": ("1", "mean cross-entropy (or rule loss) over the epoch's batches"),
     "lr": ("1", "learning rate of the epoch (eta, after width scaling)"),
     "elapsed": ("s", "wall time since the start of training"),
+}
+
+#: coordinates along ``step``: dtype, units, long name
+STEP_COORDS: dict[str, tuple[str, str, str]] = {
+    "step": ("int64", "1", "number of plasticity steps (batches) done at the record"),
+    "epoch": ("int64", "1", "training epoch of the record (0: before training)"),
+    "time": ("float64", "s", "wall time since the monitor started"),
 }
 
 
@@ -44,6 +68,10 @@ def git_state() -> dict[str, str]:
     return {"git_commit": commit or "unknown", "git_dirty": str(bool(dirty.strip())).lower()}
 
 
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def provenance(config_toml: str, seeds: dict[str, int], device: str, dtype: str) -> dict[str, Any]:
     """Global attributes describing where a result comes from."""
     from . import __version__
@@ -53,42 +81,241 @@ def provenance(config_toml: str, seeds: dict[str, int], device: str, dtype: str)
                              "device": device, "dtype": dtype, "config_toml": config_toml,
                              "batch_reduction": "mean over batch rows (streams), sum over "
                                                 "positions of shared kernels",
-                             "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat()} "
-                                        "created by plastisim"}
+                             "history": f"{_now()} created by plastisim"}
     attrs.update(git_state())
     attrs.update({f"seed_{name}": int(value) for name, value in seeds.items()})
     return attrs
 
 
+def netcdf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Attributes netCDF can store: bools as "true"/"false", None as ""."""
+    return {k: ("" if v is None else str(v).lower() if isinstance(v, bool) else v)
+            for k, v in attrs.items()}
+
+
 def curve_dataset(history: dict[str, list], attrs: dict[str, Any]) -> xr.Dataset:
-    """Learning curve over evaluation points: dim ``eval``, coords ``epoch`` and ``step``."""
+    """Learning curve over evaluation points: dim ``eval``, coords ``eval_epoch``, ``eval_step``
+    (and ``eval_phase`` when the history has phases).
+
+    (Not ``epoch`` / ``step``: those name the trajectories' coordinates in the same file.)"""
     n = len(history.get("epoch", []))
-    coords = {"epoch": ("eval", np.asarray(history.get("epoch", []), dtype=np.int64)),
-              "step": ("eval", np.asarray(history.get("step", []), dtype=np.int64))}
-    ds = xr.Dataset(coords=coords)
-    ds["epoch"].attrs.update(units="1", long_name="training epoch (passes over the train set)")
-    ds["step"].attrs.update(units="1", long_name="number of plasticity steps (batches)")
+    ds = xr.Dataset(coords={
+        "eval_epoch": ("eval", np.asarray(history.get("epoch", []), dtype=np.int64),
+                       {"units": "1", "long_name": "training epoch of the evaluation"}),
+        "eval_step": ("eval", np.asarray(history.get("step", []), dtype=np.int64),
+                      {"units": "1", "long_name": "plasticity steps (batches) done at the "
+                                                  "evaluation"})})
+    if "phase" in history:        # strings: a long name, no units
+        ds = ds.assign_coords(eval_phase=("eval", np.asarray(history["phase"], dtype=str), {
+            "long_name": "training phase of the evaluation (joint, local or readout)"}))
     for name, (units, long_name) in CURVE_ATTRS.items():
         values = np.asarray(history.get(name, [np.nan] * n), dtype=np.float64)
         ds[name] = ("eval", values, {"units": units, "long_name": long_name})
-    ds.attrs.update(attrs)
+    ds.attrs.update(netcdf_attrs(attrs))
     return ds
 
 
+# --- the trajectory schema ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    """One recorded quantity: variable ``name`` over (step, *dims) with the given shape."""
+
+    name: str
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    dtype: str
+    attrs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Fields, fixed coordinates (name -> (dims, values, attrs)) and global attributes."""
+
+    fields: tuple[Field, ...]
+    coords: dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]]
+    attrs: dict[str, Any]
+
+
+def trajectory_dataset(schema: Schema, coords: dict[str, np.ndarray],
+                       values: dict[str, np.ndarray]) -> xr.Dataset:
+    """The Dataset of ``n`` records: ``coords`` step/epoch/time (n,), ``values`` (n, *shape)."""
+    ds = xr.Dataset(coords={name: (("step",), np.asarray(coords[name], dtype=dtype),
+                                   {"units": units, "long_name": long_name})
+                            for name, (dtype, units, long_name) in STEP_COORDS.items()})
+    ds = ds.assign_coords({name: (dims, values_, dict(attrs))
+                           for name, (dims, values_, attrs) in schema.coords.items()})
+    for f in schema.fields:
+        ds[f.name] = (("step",) + f.dims, np.asarray(values[f.name], dtype=f.dtype),
+                      dict(f.attrs))
+    ds.attrs.update(schema.attrs)
+    return ds
+
+
+class Stream:
+    """Append records to a new netCDF4 file along the unlimited ``step`` dim (module doc)."""
+
+    def __init__(self, path: str | Path, schema: Schema, complevel: int = 1):
+        import netCDF4
+
+        self.path, self.schema, self.n = Path(path), schema, 0
+        self._nc = nc = netCDF4.Dataset(self.path, "w", format="NETCDF4")
+        nc.set_auto_maskandscale(False)
+        nc.createDimension("step", None)
+        for name, (dtype, units, long_name) in STEP_COORDS.items():
+            var = nc.createVariable(name, dtype, ("step",), chunksizes=(SMALL_CHUNK_BYTES // 8,))
+            var.setncatts({"units": units, "long_name": long_name})
+        for name, (dims, values, attrs) in schema.coords.items():
+            self._dims(dims, values.shape)
+            var = nc.createVariable(name, values.dtype, dims)
+            var[:] = values
+            var.setncatts(netcdf_attrs(attrs))
+        for f in schema.fields:
+            self._dims(f.dims, f.shape)
+            nbytes = int(np.prod(f.shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize
+            big = complevel > 0 and nbytes >= COMPRESS_MIN_BYTES
+            records = 1 if big else max(1, SMALL_CHUNK_BYTES // max(nbytes, 1))
+            var = nc.createVariable(f.name, f.dtype, ("step",) + f.dims, zlib=big,
+                                    complevel=complevel if big else 4, shuffle=big,
+                                    chunksizes=(records,) + f.shape, fill_value=False)
+            if big:    # chunks are written once: cache one, not netCDF's default 64 MiB
+                var.set_var_chunk_cache(size=nbytes + 1024, nelems=7, preemption=1.0)
+            var.setncatts(netcdf_attrs(f.attrs))
+            var.setncattr("coordinates", " ".join(self._auxiliary(f.dims)))
+        nc.setncatts(netcdf_attrs(schema.attrs))
+        nc.sync()
+
+    def _dims(self, dims: tuple[str, ...], shape: tuple[int, ...]) -> None:
+        for dim, size in zip(dims, shape):
+            if dim not in self._nc.dimensions:
+                self._nc.createDimension(dim, size)
+            elif len(self._nc.dimensions[dim]) != size:
+                raise ValueError(f"dimension {dim} has two sizes: {size} and "
+                                 f"{len(self._nc.dimensions[dim])}")
+
+    def _auxiliary(self, dims: tuple[str, ...]) -> list[str]:
+        """Non-dimension coordinates over ``step`` and ``dims`` (the CF ``coordinates`` attr)."""
+        aux = [name for name in STEP_COORDS if name != "step"]
+        return aux + [name for name, (cdims, _, _) in self.schema.coords.items()
+                      if name not in cdims and set(cdims) <= set(dims)]
+
+    @property
+    def closed(self) -> bool:
+        return not self._nc.isopen()
+
+    def write(self, coords: dict[str, float], values: dict[str, np.ndarray]) -> None:
+        """Append one record and flush: the file is valid and holds it when this returns."""
+        nc, n = self._nc, self.n
+        for f in self.schema.fields:
+            nc.variables[f.name][n] = values[f.name]
+        for name in STEP_COORDS:
+            nc.variables[name][n] = coords[name]
+        nc.sync()
+        self.n += 1
+
+    def read(self) -> xr.Dataset:
+        """Everything written so far, as ``trajectory_dataset`` builds it."""
+        nc, n = self._nc, self.n
+        return trajectory_dataset(self.schema, {k: nc.variables[k][:n] for k in STEP_COORDS},
+                                  {f.name: nc.variables[f.name][:n] for f in self.schema.fields})
+
+    def close(self) -> None:
+        if self._nc.isopen():
+            self._nc.close()
+
+
+# --- files --------------------------------------------------------------------------------------
 def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
     """A writable output path: its folder exists and an existing file is never clobbered."""
     path = Path(path)
     if not path.parent.exists():
         raise ConfigError(f"output folder {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"output path {str(path)!r} is a folder; give a file name")
     if path.exists() and not overwrite:
         raise ConfigError(f"output file {str(path)!r} exists; pass --overwrite to replace it")
     return path
+
+
+def open_input(path: str | Path) -> xr.Dataset:
+    """A netCDF file read fully into memory (and closed); one-line errors for bad paths."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"input file {str(path)!r} does not exist")
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"input file {str(path)!r} is not a readable netCDF file: "
+                          f"{str(err).splitlines()[0]}") from None
+
+
+def combine(curve: xr.Dataset, trajectories: xr.Dataset) -> xr.Dataset:
+    """One run's Dataset from its learning curve and an in-memory recording."""
+    ds = xr.merge([trajectories, curve], combine_attrs="drop")
+    ds.attrs.update({**trajectories.attrs, **curve.attrs})
+    return ds
 
 
 def write(ds: xr.Dataset, path: str | Path) -> Path:
     """Write ``ds`` to netCDF4 (atomically: a temporary file renamed into place)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    ds.to_netcdf(tmp, engine="netcdf4")
+    encoding = {name: {"zlib": True, "complevel": 1, "shuffle": True}
+                for name, var in ds.data_vars.items() if var.ndim > 1}
+    ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
     tmp.replace(path)
     return path
+
+
+def append(ds: xr.Dataset, path: str | Path) -> Path:
+    """Add ``ds`` (e.g. the learning curve) and its attributes to an existing (closed) file;
+    the file's ``history`` gains a line instead of being replaced."""
+    path = Path(path)
+    with xr.open_dataset(path, engine="netcdf4") as old:
+        history = str(old.attrs.get("history", ""))
+    ds = ds.copy()
+    ds.attrs["history"] = "\n".join(filter(None, [history, f"{_now()} learning curve and run "
+                                                           "attributes appended by plastisim"]))
+    ds.to_netcdf(path, mode="a", engine="netcdf4")
+    return path
+
+
+def export(src: str | Path, dst: str | Path, variables: list[str] | None = None,
+           every: int | None = None, indices: dict[str, dict[str, Any]] | None = None,
+           overwrite: bool = False, command: str = "plastisim export") -> Path:
+    """A smaller copy of ``src`` for sharing: some variables, steps (multiples of ``every``)
+    and indices (``{name: {axis: sel}}`` by original index, e.g. {"w1": {"post": range(16)}})."""
+    from .monitor import resolve_selection
+
+    dst = check_output_path(dst, overwrite)
+    if Path(src).resolve() == dst.resolve():
+        raise impossible("output", str(dst), "need a file other than the input")
+    ds = open_input(src)
+    if variables:
+        for name in variables:
+            if name not in ds.data_vars:
+                raise unknown("variable", name, ds.data_vars)
+        ds = ds[list(variables)]
+    if every is not None and "step" in ds.dims:
+        keep = (ds["step"].values % every) == 0
+        if not keep.any():
+            raise impossible("every", every, f"keeps no recorded step (recorded steps "
+                             f"{', '.join(map(str, ds['step'].values[:3]))}, ...)")
+        ds = ds.isel(step=np.flatnonzero(keep))
+    axes = {dim.split("_", 1)[1] + "." + dim.split("_", 1)[0]: dim for dim in ds.dims
+            if dim not in ("step", "eval")}
+    for name, selection in (indices or {}).items():
+        for axis, value in selection.items():
+            dim = axes.get(f"{name}.{axis}")
+            if dim is None:
+                raise unknown("index axis", f"{name}.{axis}", axes)
+            recorded = ds[dim].values
+            wanted = resolve_selection(f"indices {name}.{axis}", value, int(recorded.max()) + 1)
+            wanted = np.arange(int(recorded.max()) + 1) if wanted is None else wanted
+            missing = np.setdiff1d(wanted, recorded)
+            if missing.size:
+                raise impossible(f"indices {name}.{axis}", value, f"index {missing[0]} was not "
+                                 f"recorded ({dim} holds {recorded.size} indices)")
+            ds = ds.sel({dim: wanted})
+    ds.attrs["history"] = f"{ds.attrs.get('history', '')}\n{_now()} {command}".strip()
+    return write(ds, dst)

@@ -15,6 +15,7 @@ import xarray as xr
 from . import rules
 from .config import RunConfig
 from .errors import ConfigError
+from .monitor import Monitor
 from .network import Network, hierarchy
 from .record import curve_dataset, provenance
 from .rhm import RHM, RHMBatch
@@ -71,8 +72,8 @@ class Outcome:
     built: Built
 
 
-def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
-    """The run's Dataset: learning curve, status, throughput, config and provenance."""
+def run_attrs(cfg: RunConfig, built: Built) -> dict:
+    """Provenance and what is run, known before training: config, seeds, rule, data sizes."""
     seeds = {"rhm": cfg.rhm.seed, "network": cfg.network.seed, "train": cfg.train.seed,
              "data": cfg.train.data_seed}
     seeds.update({k: v for k, v in vars(built.rule.params).items() if k.endswith("seed")})
@@ -80,12 +81,30 @@ def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
     info = rules.info(cfg.rule.name)
     attrs.update(title=f"plastisim run: rule {cfg.rule.name} on {built.rhm!r}".split("  #")[0],
                  rule=cfg.rule.name, rule_family=info.family, rule_local=str(info.local).lower(),
-                 status=result.status, status_message=result.message, steps=result.steps,
-                 samples_per_s=result.samples_per_s, elapsed_s=result.elapsed,
                  n_train=len(built.train_set), n_test=len(built.test_set),
                  P_max=str(built.rhm.P_max), n_star=built.rhm.n_star,
                  config_source=cfg.source)
+    return attrs
+
+
+def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
+    """The run's Dataset: learning curve, status, throughput, config and provenance."""
+    attrs = run_attrs(cfg, built)
+    attrs.update(status=result.status, status_message=result.message, steps=result.steps,
+                 samples_per_s=result.samples_per_s, elapsed_s=result.elapsed)
     return curve_dataset(result.history, attrs)
+
+
+def make_monitor(cfg: RunConfig, built: Built, path, overwrite: bool = False) -> Monitor:
+    """The Monitor of ``cfg.record`` streaming to ``path`` with the run's provenance; it has
+    recorded the initial state (step 0) when returned."""
+    rec = cfg.record
+    monitor = Monitor(built.net, weights=rec.weights, updates=rec.updates, rates=rec.rates,
+                      traces=rec.traces, loss=rec.loss, every=rec.every, indices=rec.indices,
+                      path=path, overwrite=overwrite, attrs=run_attrs(cfg, built),
+                      complevel=rec.complevel)
+    monitor.record(0, built.net, None, epoch=0)
+    return monitor
 
 
 def execute(cfg: RunConfig, *, device: str | None = None, monitor=None,

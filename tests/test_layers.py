@@ -5,7 +5,8 @@ from pathlib import Path
 import plastisim
 
 PACKAGE = Path(plastisim.__file__).parent
-CORE = ["errors", "traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "train"]
+CORE = ["errors", "traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "train",
+        "monitor", "analysis"]   # monitor and analysis reach xarray / netCDF4 only through record
 FORBIDDEN_IN_CORE = {"plastisim.cli", "plastisim.config", "plastisim.sweep", "plastisim.run",
                      "xarray", "netCDF4", "matplotlib", "tqdm", "argparse", "dask", "tomllib"}
 

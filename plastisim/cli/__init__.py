@@ -48,8 +48,8 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-from . import protocol  # noqa: E402  (plastisim protocol)
-_COMMAND_MODULES: list = [protocol]   # modules of plastisim.cli with an add_parsers(sub) function
+from . import protocol, sweep  # noqa: E402  (plastisim protocol, plastisim sweep)
+_COMMAND_MODULES: list = [protocol, sweep]  # modules of plastisim.cli with add_parsers(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,14 +16,20 @@ def _progress_bar(total: int, quiet: bool):
 
 def _run(args: argparse.Namespace) -> int:
     from .. import config, record
-    from ..run import build, describe
+    from ..errors import ConfigError
+    from ..run import build, describe, make_monitor
     from ..train import train
+    from .record import record_overrides
 
-    cfg = config.load(args.config, args.set)
+    cfg = config.load(args.config, args.set + record_overrides(args.record))
     out = args.out or cfg.record.path or None
     if out:
         record.check_output_path(out, args.overwrite)
+    if cfg.record.active and not out:
+        raise ConfigError("record: trajectories are written into the run's file; pass --out or "
+                          "set record.path")
     built = build(cfg, args.device)
+    monitor = make_monitor(cfg, built, out, args.overwrite) if cfg.record.active else None
     bar = _progress_bar(built.options.epochs, args.quiet)
 
     def progress(report: dict) -> None:
@@ -36,13 +42,15 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
-                       progress=progress)
+                       monitor=monitor, progress=progress)
     finally:
         if bar is not None:
             bar.close()
+        if monitor is not None:     # the file stays valid, whatever happened in training
+            monitor.close()
     ds = describe(cfg, built, result)
     if out:
-        record.write(ds, out)
+        record.write(ds, out) if monitor is None else record.append(ds, out)
     final = result.final
     print(f"rule {cfg.rule.name} on {built.rhm!r}".split("  #")[0]
           + f", P = {len(built.train_set)} ({len(built.train_set) / built.rhm.n_star:g} n_c·m^L),"
@@ -79,6 +87,9 @@ def add_parsers(sub) -> None:
                      help="override a config value (repeatable)")
     run.add_argument("--out", help="netCDF file to write (default: [record] path, or none)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    run.add_argument("--record", metavar="KEY=VALUE,...", help="record trajectories into the "
+                     "run's file, e.g. weights=all,every=100 (keys of [record]; "
+                     "docs/data-format.md)")
     run.add_argument("--device", help="auto, cpu or cuda (default: the config's train.device)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)

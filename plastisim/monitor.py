@@ -1,0 +1,451 @@
+r"""Monitor: what to record, how often, which indices, and where (memory or a netCDF4 stream).
+
+    mon = Monitor(net, weights="all", rates="h1", every=100, path="run.nc",
+                  indices={"w2": {"post": range(16)}})
+    train(net, rule, train_set, test_set, monitor=mon)   # calls mon.record(step, net, result)
+    ds = mon.to_xarray()                                  # = xarray.open_dataset("run.nc")
+
+What (names: ``"all"``, one name, ``"w1,w2"`` or a list; None / "" records nothing):
+
+    weights  weight_<syn>  (step, [position_<syn>,] post_<syn>, pre_<syn>)   the weights w
+    updates  update_<syn>  same dims as weight_<syn>      the rule's update direction of the step
+    rates    rate_<group>  (step, channel_<group>, position_<group>)   f(a), mean over the batch
+    traces   trace_<group>_<trace>   same dims as rate_<group>          ("group.trace" names)
+    loss     loss          (step,)                                        the step's loss
+
+``position_<syn>`` exists only where weights are not shared (locally connected). ``pre_<syn>``
+indexes the fan-in (receptive field) of a post unit; its coordinate ``pre_channel_<syn>`` names
+the pre-synaptic channel of each entry. ``indices`` selects subsets by axis ("position",
+"post", "pre" for a synapse; "channel", "position" for a group): a list, range or slice of
+indices, or a string "0:16", "0:64:4", "3,5,9"; weights and updates of a synapse (rates and
+traces of a group) share the selection. A record taken without a step result (``step=None``,
+e.g. the initial state at step 0) holds NaN for the updates and the loss.
+
+Where: ``path=None`` keeps records in memory — every record, or with ``max_steps`` a ring buffer
+of the last ``max_steps`` records (tensors stay on the network's device until ``to_xarray``);
+``path="x.nc"`` streams every record to a netCDF4 file (``record.Stream``), flushed after each.
+The monitor follows the network's device: it reads tensors where they are.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import record
+from .errors import ConfigError, check_int, impossible, unknown
+from .network import Network
+
+SYNAPSE_AXES = ("position", "post", "pre")
+GROUP_AXES = ("channel", "position")
+
+
+# --- selections ---------------------------------------------------------------------------------
+def parse_selection(text: str) -> slice | list[int]:
+    """"0:16" -> slice(0, 16), "0:64:4" -> slice(0, 64, 4), "3,5,9" / "7" -> [3, 5, 9] / [7]."""
+    text = str(text).strip()
+    try:
+        if ":" in text:
+            parts = [int(p) if p.strip() else None for p in text.split(":")]
+            if len(parts) > 3:
+                raise ValueError
+            return slice(*parts)
+        return [int(p) for p in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"index selection {text!r} is not of the form start:stop[:step] or "
+                          "i,j,k") from None
+
+
+def parse_indices(entries: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """["w1.post=0:16", "h1.channel=3,5"] -> {"w1": {"post": "0:16"}, "h1": {"channel": "3,5"}}."""
+    out: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        key, sep, value = str(entry).partition("=")
+        name, dot, axis = key.strip().rpartition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(f"index selection {entry!r} is not of the form name.axis=selection "
+                              "(e.g. w1.post=0:16)")
+        out.setdefault(name, {})[axis] = value.strip()
+    return out
+
+
+def resolve_selection(what: str, value: Any, n: int) -> np.ndarray | None:
+    """Indices (int64, unique, in 0..n-1) of ``value``; None when it is everything in order."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_selection(value)
+    if isinstance(value, slice):
+        start, stop, step = value.start or 0, n if value.stop is None else value.stop, \
+            value.step or 1
+        if not (0 <= start and stop <= n and step > 0):
+            shown = f"{start}:{stop}" + (f":{step}" if step != 1 else "")
+            raise impossible(what, shown, f"need 0 <= start, stop <= {n} and step > 0 (the "
+                             f"axis has {n} entries)")
+        value = range(start, stop, step)
+    idx = np.asarray(torch.as_tensor(value).cpu() if isinstance(value, Tensor) else value)
+    idx = idx.reshape(-1)
+    if idx.size == 0 or idx.dtype.kind not in "iu":
+        raise impossible(what, value, "need a non-empty selection of integer indices")
+    if idx.min() < 0 or idx.max() >= n:
+        raise impossible(what, idx.tolist() if idx.size < 8 else f"{idx.min()}..{idx.max()}",
+                         f"need indices in 0..{n - 1} (the axis has {n} entries)")
+    if np.unique(idx).size != idx.size:
+        raise impossible(what, value, "need each index at most once")
+    return None if np.array_equal(idx, np.arange(n)) else idx.astype(np.int64)
+
+
+def _names(kind: str, value: Any, available: Iterable[str]) -> list[str]:
+    available = list(available)
+    if value is None or value is False or value == "":
+        return []
+    names = available if value == "all" else \
+        [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    for name in names:
+        if name not in available:
+            raise unknown(kind, name, available)
+    return names
+
+
+# --- one recorded quantity ----------------------------------------------------------------------
+@dataclass
+class _Item:
+    field: record.Field
+    read: Callable[[Network, Any], Tensor | None]      # (net, step_result) -> full tensor
+    select: tuple[np.ndarray | None, ...]               # per axis, None: all
+    _on: dict[str, tuple] = field(default_factory=dict)  # selection moved to a device
+
+    def take(self, net: Network, step: Any, copy: bool = True) -> Tensor:
+        """The selected values (``copy``: never a view of live state), NaN where the quantity
+        does not exist yet."""
+        t = self.read(net, step)
+        if t is None:
+            return torch.full(self.field.shape, float("nan"), device=net.device,
+                              dtype=getattr(torch, self.field.dtype))
+        t = t.detach()
+        key = str(t.device)
+        if key not in self._on:
+            self._on[key] = tuple(None if i is None else torch.as_tensor(i, device=t.device)
+                                  for i in self.select)
+        for axis, idx in enumerate(self._on[key]):
+            if idx is not None:
+                t = t.index_select(axis, idx)
+        return t.to(getattr(torch, self.field.dtype), copy=copy)
+
+
+def _batch_mean(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.mean(0)              # (B, C, P) -> (C, P)
+
+
+def _index_coord(dim: str, idx: np.ndarray | None, n: int, long_name: str) -> tuple:
+    values = np.arange(n, dtype=np.int64) if idx is None else idx
+    return ((dim,), values, {"units": "1", "long_name": long_name})
+
+
+def _pre_channels(syn) -> np.ndarray:
+    """The pre-synaptic channel of every fan-in entry k (unfold a map of channel numbers)."""
+    c, p = syn.pre.channels, syn.pre.positions
+    channel = torch.arange(c, dtype=torch.float64).view(1, c, 1).expand(1, c, p)
+    return syn.unfold(channel)[0, 0].round().to(torch.int64).numpy()
+
+
+def _selections(name: str, axes: tuple[str, ...], shape: tuple[int, ...],
+                chosen: dict[str, Any]) -> tuple[np.ndarray | None, ...]:
+    for axis in chosen:
+        if axis not in axes:
+            raise unknown(f"index axis of {name}", axis, axes)
+    return tuple(resolve_selection(f"indices {name}.{axis}", chosen.get(axis), n)
+                 for axis, n in zip(axes, shape))
+
+
+def _items(net: Network, what: dict[str, list[str]], loss: bool,
+           indices: dict[str, dict[str, Any]]) -> tuple[list[_Item], dict]:
+    """The recorded quantities and their index coordinates (one-line errors on bad input)."""
+    synapses = list(dict.fromkeys(what["weights"] + what["updates"]))
+    groups = list(dict.fromkeys(what["rates"] + [t.split(".")[0] for t in what["traces"]]))
+    for name in indices:
+        if name not in synapses + groups:
+            raise unknown("recorded synapse or group in indices", name, synapses + groups)
+    items, coords, dims = [], {}, {}
+    for s in synapses:
+        syn = net.synapses[s]
+        axes = SYNAPSE_AXES if not syn.shared else SYNAPSE_AXES[1:]
+        select = _selections(s, axes, tuple(syn.w.shape), indices.get(s, {}))
+        dims[s] = tuple(f"{a}_{s}" for a in axes)
+        shape = tuple(len(i) if i is not None else n for i, n in zip(select, syn.w.shape))
+        meaning = {"position": f"position of the post-synaptic unit in group {syn.post.name}",
+                   "post": f"post-synaptic unit (channel of group {syn.post.name})",
+                   "pre": "entry of the receptive field (fan-in) of a post-synaptic unit"}
+        for axis, dim, idx, n in zip(axes, dims[s], select, syn.w.shape):
+            coords[dim] = _index_coord(dim, idx, n, meaning[axis])
+        pre_channel = _pre_channels(syn)
+        coords[f"pre_channel_{s}"] = ((f"pre_{s}",), pre_channel if select[-1] is None else
+                                      pre_channel[select[-1]],
+                                      {"units": "1", "long_name": f"channel of group "
+                                       f"{syn.pre.name} feeding each receptive-field entry"})
+        common = {"units": "1", "projection": s, "pre_group": syn.pre.name,
+                  "post_group": syn.post.name, "connectivity": repr(syn.connectivity),
+                  "shared": str(syn.shared).lower(), "scale": float(syn.scale)}
+        dtype = str(syn.w.dtype).removeprefix("torch.")
+        if s in what["weights"]:
+            attrs = {**common, "long_name": f"synaptic weight of projection {s} "
+                     f"({syn.pre.name} -> {syn.post.name}); drive = scale * w . u"}
+            items.append(_Item(record.Field(f"weight_{s}", dims[s], shape, dtype, attrs),
+                               lambda net, step, s=s: net.synapses[s].w, select))
+        if s in what["updates"]:
+            attrs = {**common, "long_name": f"update direction of projection {s} at the step: "
+                     "modulator x post x pre, mean over the batch (summed over positions if "
+                     "shared); the change applied is eta times it, through SGD"}
+            items.append(_Item(record.Field(f"update_{s}", dims[s], shape, dtype, attrs),
+                               lambda net, step, s=s: None if step is None
+                               else step.updates.get(s), select))
+    dtype = str(net.dtype).removeprefix("torch.")
+    for g in groups:
+        group = net.groups[g]
+        select = _selections(g, GROUP_AXES, group.shape, indices.get(g, {}))
+        dims[g] = (f"channel_{g}", f"position_{g}")
+        shape = tuple(len(i) if i is not None else n for i, n in zip(select, group.shape))
+        for axis, dim, idx, n in zip(GROUP_AXES, dims[g], select, group.shape):
+            coords[dim] = _index_coord(dim, idx, n, f"{axis} of a unit of group {g}")
+        if g in what["rates"]:
+            attrs = {"units": "1", "long_name": f"rate f(a) of group {g}, mean over the batch's "
+                     "streams", "group": g, "reduction": "mean over batch"}
+            items.append(_Item(record.Field(f"rate_{g}", dims[g], shape, dtype, attrs),
+                               lambda net, step, g=g: _batch_mean(net.groups[g].rate), select))
+        for t in [t.split(".", 1)[1] for t in what["traces"] if t.split(".")[0] == g]:
+            trace = group.traces[t]
+            attrs = {"units": "1", "long_name": f"trace {t} of group {g} (tau = {trace.tau} "
+                     f"{trace.units}, {trace.kind}), mean over the batch's streams", "group": g,
+                     "tau": float(trace.tau), "tau_units": trace.units,
+                     "reduction": "mean over batch"}
+            items.append(_Item(record.Field(f"trace_{g}_{t}", dims[g], shape, dtype, attrs),
+                               lambda net, step, g=g, t=t: _batch_mean(
+                                   getattr(net.groups[g].traces.get(t), "value", None)), select))
+    if loss:
+        attrs = {"units": "1", "long_name": "loss of the plasticity step (mean over the batch)"}
+        items.append(_Item(record.Field("loss", (), (), dtype, attrs),
+                           lambda net, step: None if step is None else step.loss, ()))
+    return items, coords
+
+
+# --- the monitor --------------------------------------------------------------------------------
+class Monitor:
+    """Records weights, updates, rates, traces and the loss of ``net`` (module docstring)."""
+
+    def __init__(self, net: Network, weights: Any = "all", rates: Any = None, traces: Any = None,
+                 updates: Any = None, loss: bool = True, *, every: int = 1,
+                 indices: dict[str, dict[str, Any]] | Iterable[str] | None = None,
+                 path: str | Path | None = None, max_steps: int | None = None,
+                 overwrite: bool = False, attrs: dict[str, Any] | None = None,
+                 complevel: int = 1):
+        self.every = check_int("every", every, 1)
+        if max_steps is not None:
+            max_steps = check_int("max_steps", max_steps, 1)
+            if path:
+                raise impossible("max_steps", max_steps, f"for path={str(path)!r}: a streamed "
+                                 "file keeps every record (max_steps bounds memory recording)")
+        if not (isinstance(complevel, int) and 0 <= complevel <= 9):
+            raise impossible("complevel", complevel, "need an integer in 0..9")
+        traces_available = [f"{g.name}.{t}" for g in net.groups.values() for t in g.traces]
+        what = {"weights": _names("synapse", weights, net.synapses),
+                "updates": _names("synapse", updates, net.synapses),
+                "rates": _names("neuron group", rates, net.groups),
+                "traces": _names("trace", traces, traces_available)}
+        if indices is not None and not isinstance(indices, dict):
+            indices = parse_indices([indices] if isinstance(indices, str) else indices)
+        self._items, coords = _items(net, what, bool(loss), indices or {})
+        self.max_steps, self.complevel = max_steps, complevel
+        meta = record.provenance("", {}, str(net.device), str(net.dtype).removeprefix("torch."))
+        meta.update(title="plastisim recording", record_every=self.every,
+                    record_max_steps=max_steps or 0,
+                    record_variables=" ".join(i.field.name for i in self._items))
+        meta.update(attrs or {})
+        self.schema = record.Schema(tuple(i.field for i in self._items), coords,
+                                    record.netcdf_attrs(meta))
+        self.path = None if path is None else record.check_output_path(path, overwrite)
+        self._stream = None
+        self.reset()
+
+    def __repr__(self) -> str:
+        where = f"path={str(self.path)!r}" if self.path else f"memory, max_steps={self.max_steps}"
+        return (f"Monitor({', '.join(f.name for f in self.schema.fields)}; every={self.every}, "
+                f"{where}, {self.n} records)")
+
+    @property
+    def nbytes_per_record(self) -> int:
+        return sum(int(np.prod(f.shape)) * np.dtype(f.dtype).itemsize for f in self.schema.fields)
+
+    def reset(self) -> None:
+        """Forget every record (a streamed file is created afresh) and restart the clock."""
+        self.n, self._t0 = 0, time.perf_counter()
+        self._coords: dict[str, list] = {name: [] for name in record.STEP_COORDS}
+        self._values: dict[str, Any] = {f.name: [] for f in self.schema.fields}
+        if self.path is not None:
+            if self._stream is not None:
+                self._stream.close()
+            self._stream = record.Stream(self.path, self.schema, self.complevel)
+
+    def record(self, step_index: int, net: Network, step: Any = None, epoch: int = 0) -> bool:
+        """Record the state after plasticity step ``step_index`` if it is a multiple of
+        ``every`` (``step``: the rule's StepResult, or None); True when recorded."""
+        if step_index % self.every:
+            return False
+        if self._stream is not None and self._stream.closed:
+            raise ConfigError(f"monitor of {str(self.path)!r} is closed; create a new one")
+        coords = {"step": int(step_index), "epoch": int(epoch),
+                  "time": time.perf_counter() - self._t0}
+        copy = self._stream is None
+        values = {i.field.name: i.take(net, step, copy) for i in self._items}
+        if self._stream is not None:
+            self._stream.write(coords, {k: v.cpu().numpy() for k, v in values.items()})
+        else:
+            self._keep(coords, values)
+        self.n += 1
+        return True
+
+    def _keep(self, coords: dict[str, float], values: dict[str, Tensor]) -> None:
+        if self.max_steps is None:
+            for name, value in coords.items():
+                self._coords[name].append(value)
+            for name, value in values.items():
+                self._values[name].append(value)
+            return
+        slot, cap = self.n % self.max_steps, self.max_steps
+        for name, value in coords.items():
+            if not isinstance(self._coords[name], np.ndarray):
+                self._coords[name] = np.zeros(cap, dtype=record.STEP_COORDS[name][0])
+            self._coords[name][slot] = value
+        for name, value in values.items():
+            buf = self._values[name]
+            if not isinstance(buf, Tensor):               # ring buffer on the value's device
+                buf = torch.empty((cap,) + tuple(value.shape), dtype=value.dtype)
+            self._values[name] = buf = buf.to(value.device)
+            buf[slot] = value
+
+    def to_xarray(self):
+        """The records as an ``xarray.Dataset`` (schema of docs/data-format.md)."""
+        if self._stream is not None:
+            return record.open_input(self.path) if self._stream.closed else self._stream.read()
+        count = min(self.n, self.max_steps or self.n)
+        if self.max_steps is None:
+            order, coords = slice(None), {k: np.asarray(v) for k, v in self._coords.items()}
+        else:
+            order = (np.arange(self.n - count, self.n) % self.max_steps).tolist()
+            coords = {k: np.asarray(v)[order] if count else np.zeros(0)
+                      for k, v in self._coords.items()}
+        values = {}
+        for f in self.schema.fields:
+            buf = self._values[f.name]
+            if count == 0:
+                values[f.name] = np.zeros((0,) + f.shape, dtype=f.dtype)
+            elif isinstance(buf, list):
+                values[f.name] = torch.stack([v.cpu() for v in buf]).numpy()
+            else:
+                values[f.name] = buf[order].cpu().numpy()
+        return record.trajectory_dataset(self.schema, coords, values)
+
+    def close(self) -> None:
+        """Close the stream (the file stays valid); memory records stay readable."""
+        if self._stream is not None:
+            self._stream.close()
+
+    def __enter__(self) -> "Monitor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --- benchmark ----------------------------------------------------------------------------------
+def _memory_mb() -> tuple[float, float]:
+    """(current, peak) resident memory of this process in MB (Linux /proc/self/status)."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    kb = {line.split(":")[0]: float(line.split()[1]) for line in status
+          if line.startswith(("VmRSS:", "VmHWM:"))}
+    return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
+
+
+def _train_step_seconds(rhm, width: int, steps: int, every: int, path: Path | None) -> float:
+    """Seconds per step of a real ``train`` run (bp, batch 128), with a monitor if ``path``."""
+    from . import rules
+    from .network import hierarchy
+    from .train import TrainOptions, train
+
+    n_train = min(1024, rhm.P_max // 2)
+    train_set, test_set = rhm.split(n_train, min(512, rhm.P_max - n_train), seed=1)
+    net = hierarchy(rhm, width, seed=0)
+    monitor = Monitor(net, weights="all", every=every, path=path, overwrite=True) if path else None
+    options = TrainOptions(epochs=-(-steps * 128 // n_train), batch_size=128, stop_loss=0.0,
+                           evaluations=1)
+    result = train(net, rules.get("bp"), train_set, test_set, options, monitor=monitor)
+    if monitor is not None:
+        monitor.close()
+    return result.elapsed / result.steps
+
+
+def bench_record(steps: int = 5_000, every: int = 100, width: int = 256, L: int = 3,
+                 train_steps: int = 200, repeats: int = 2, folder: str | None = None) -> dict:
+    """Recording all weights of the width-``width``, depth-L PRX CNN every ``every`` steps.
+
+    Stream: ``steps`` stand-in plasticity steps (every weight tensor += a fixed random
+    increment, in place) with ``Monitor.record`` called after each, streaming to a file in
+    ``folder``: peak resident memory at steps/10 and at the end, file size, write throughput
+    (uncompressed bytes recorded / seconds inside ``record``). Overhead: seconds per step of
+    real ``train`` runs (bp, batch 128) with and without the monitor, alternated ``repeats``
+    times in this process after a warm-up run; overhead = median(with) / median(without) − 1."""
+    import statistics
+    import tempfile
+
+    from .network import hierarchy
+    from .rhm import RHM
+
+    rhm = RHM(v=8, n_classes=8, m=4, s=2, L=L, seed=0)
+    net = hierarchy(rhm, width, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    weights = list(net.weights().values())
+    increments = [1e-3 * torch.randn(w.shape, generator=gen).to(w.dtype) for w in weights]
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        path = Path(tmp) / "bench_record.nc"
+        monitor = Monitor(net, weights="all", loss=False, every=every, path=path)
+        memory, in_record, start = {}, 0.0, time.perf_counter()
+        for i in range(1, steps + 1):
+            for w, dw in zip(weights, increments):          # the stand-in plasticity step
+                w.add_(dw)
+            t = time.perf_counter()
+            monitor.record(i, net, None, epoch=0)
+            in_record += time.perf_counter() - t
+            if i in (max(steps // 10, 1), steps):
+                memory[i] = _memory_mb()
+        loop = time.perf_counter() - start
+        monitor.close()
+        size = os.path.getsize(path)
+        times: dict[str, list[float]] = {"without": [], "with": []}
+        _train_step_seconds(rhm, width, 16, every, None)           # warm-up, not timed
+        for _ in range(repeats):
+            times["without"].append(_train_step_seconds(rhm, width, train_steps, every, None))
+            times["with"].append(_train_step_seconds(rhm, width, train_steps, every,
+                                                     Path(tmp) / "train.nc"))
+    (early, (rss0, peak0)), (_, (rss1, peak1)) = sorted(memory.items())
+    records, per_record = monitor.n, monitor.nbytes_per_record
+    without, with_ = (statistics.median(times[k]) for k in ("without", "with"))
+    from .bench import machine
+
+    return {"benchmark": "record", "machine": machine(), "network": f"width {width}, L={L}, shared, float32",
+            "recorded": ", ".join(f.name for f in monitor.schema.fields), "every": every,
+            "steps": steps, "records": records, "bytes_per_record": per_record,
+            "memory_at_step": early, "rss_mb": [rss0, rss1], "peak_rss_mb": [peak0, peak1],
+            "peak_rss_growth_mb": peak1 - peak0, "file_mb": size / 1e6,
+            "compression_ratio": size / (records * per_record),
+            "write_mb_per_s": records * per_record / 1e6 / in_record,
+            "seconds_in_record": in_record, "seconds_loop": loop,
+            "train_steps": train_steps, "repeats": repeats,
+            "train_s_per_step_without": without, "train_s_per_step_with": with_,
+            "overhead_ratio": with_ / without - 1, "all_train_s_per_step": times,
+            "timer": "time.perf_counter; train: TrainResult.elapsed / steps, medians"}

@@ -1,0 +1,138 @@
+"""Where runs execute: in this process, in local processes, or on a Dask distributed cluster.
+
+Every executor calls the same task, ``run_task(config_toml, source, threads)``: the run's full
+config travels as TOML text (plain strings, checked again where it runs), the task sets the
+number of torch threads (1 by default, so that a run gives the same numbers wherever it runs),
+trains, and returns the run's Dataset; an exception becomes a *failed* run's Dataset with its
+one-line reason, never an exception of the sweep. Executors yield ``(config_hash, dataset)`` as runs
+finish, in completion order. Dask is imported only when a scheduler is given.
+"""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import tomllib
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+import torch
+import xarray as xr
+
+from .. import config
+from ..config import RunConfig
+from ..errors import ConfigError, PlastisimError
+from ..record import curve_dataset, provenance
+from ..run import execute
+
+Task = tuple[str, RunConfig]            # (config_hash, config)
+
+
+def _job(task: Task) -> tuple[str, str]:
+    """What travels to a worker: the config as TOML text and where it came from."""
+    return task[1].to_toml(), task[1].source
+
+
+def one_line(err: BaseException) -> str:
+    """The reason of a failure on one line: plastisim's own message, else "Type: message"."""
+    text = str(err).strip().splitlines()
+    message = text[0] if text else ""
+    return message if isinstance(err, PlastisimError) else f"{type(err).__name__}: {message}"
+
+
+def failed_dataset(config_toml: str, source: str, reason: str) -> xr.Dataset:
+    """The file of a run that did not train: empty learning curve, status "failed", reason."""
+    attrs = provenance(config_toml, {}, "none", "")
+    attrs.update(title="plastisim run that failed", status="failed", status_message=reason,
+                 config_source=source)
+    return curve_dataset({}, attrs)
+
+
+def run_task(config_toml: str, source: str = "", threads: int = 1) -> xr.Dataset:
+    """One run of a sweep (any executor): its config as TOML text (validated here), trained
+    with ``threads`` torch threads; never raises."""
+    torch.set_num_threads(threads)      # per process; left set (threaded Dask workers share it)
+    try:
+        cfg = config.build(tomllib.loads(config_toml), source)
+        ds = execute(cfg).dataset
+    except Exception as err:            # recorded, not raised: the other runs go on
+        ds = failed_dataset(config_toml, source, one_line(err))
+    ds.attrs.update(config_hash=hashlib.sha256(config_toml.encode()).hexdigest(),
+                    torch_threads=threads)
+    return ds
+
+
+def inline(tasks: list[Task], threads: int) -> Iterator[tuple[str, xr.Dataset]]:
+    """Run the tasks one after the other in this process (its torch threads restored after)."""
+    previous = torch.get_num_threads()
+    try:
+        for key, cfg in tasks:
+            yield key, run_task(*_job((key, cfg)), threads)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _warm_up() -> None:
+    import torch.optim  # noqa: F401  (slow first import, paid once per worker process)
+
+
+def processes(tasks: list[Task], threads: int, workers: int) -> Iterator[tuple[str, xr.Dataset]]:
+    """Run the tasks in ``workers`` local processes (spawned: no state inherited)."""
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
+    try:
+        futures = {pool.submit(run_task, *_job(task), threads): task for task in tasks}
+        for future in as_completed(futures):
+            key, cfg = futures[future]
+            try:
+                yield key, future.result()
+            except Exception as err:    # the worker process died (BrokenProcessPool, ...)
+                yield key, failed_dataset(*_job((key, cfg)), "worker failed: " + one_line(err))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _client(scheduler: Any):
+    """(client, owned): a dask.distributed Client for an address, or the one given."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask: pip install 'plastisim[dask]'") from None
+    if not isinstance(scheduler, str):
+        return scheduler, False
+    try:
+        return Client(scheduler, timeout="20s"), True
+    except (OSError, TimeoutError, ValueError) as err:
+        raise ConfigError(f"scheduler={scheduler!r}: cannot connect to a Dask scheduler "
+                          f"({one_line(err)})") from None
+
+
+def dask(tasks: list[Task], threads: int, scheduler: Any) -> Iterator[tuple[str, xr.Dataset]]:
+    """Run each task as one Dask task on the cluster at ``scheduler`` (address or Client)."""
+    from dask.distributed import as_completed as dask_completed
+
+    client, owned = _client(scheduler)
+    try:
+        futures = {client.submit(run_task, *_job(task), threads, key=f"plastisim-run-{task[0]}",
+                                 pure=False): task for task in tasks}
+        for future in dask_completed(list(futures)):
+            key, cfg = futures[future]
+            try:
+                yield key, future.result()
+            except Exception as err:    # the worker died or the task could not be sent
+                yield key, failed_dataset(*_job((key, cfg)), "worker failed: " + one_line(err))
+            future.release()
+    finally:
+        for future in futures:
+            future.cancel()
+        if owned:
+            client.close()
+
+
+def describe(workers: int, scheduler: Any) -> str:
+    """What ran the sweep, for the merged dataset's attributes."""
+    if scheduler is not None:
+        address = scheduler if isinstance(scheduler, str) else getattr(
+            getattr(scheduler, "scheduler", None), "address", str(scheduler))
+        return f"dask.distributed scheduler {address}"
+    return "this process" if workers == 0 else f"{workers} local processes (spawn)"

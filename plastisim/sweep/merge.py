@@ -1,0 +1,189 @@
+"""The merged dataset of a sweep: one dimension per swept axis, read from the runs' own files.
+
+Schema (dims = the swept axes, in the sweep file's order; see docs/sweeps.md):
+
+- coordinates: one per axis, named after its key ("lr", "seed", "n_train_multiple", "model"),
+  with ``long_name``, ``units`` and ``sweep_key`` (the full key, e.g. "rule.lr");
+- final values (the last evaluation of each run; NaN unless status is converged or
+  max_epochs): ``test_error``, ``train_error``, ``train_loss``; ``steps``, ``epochs`` and the
+  wall time ``elapsed`` (NaN when the run did not train);
+- learning curves padded with NaN along ``eval``: ``curve_test_error``, ``curve_train_error``,
+  ``curve_train_loss``, ``curve_epoch``, ``curve_step``;
+- per run: ``status`` (converged | max_epochs | diverged | failed | missing),
+  ``status_message``, ``config_hash``, ``run_file``, ``rule``, ``n_train``, ``n_classes``,
+  ``n_star`` (= n_c·m^L) and every seed (``seed_network``, ``seed_train``, ``seed_data``,
+  ``seed_rhm``, the rule's ``seed_<param>``; -1 where the rule has no such parameter);
+- attributes: the sweep file text, the executor, threads per run, and ``missing_points``, one
+  line per point that has no final values, with its reason.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .. import rules
+from ..config import RunConfig
+from ..record import CF_CONVENTIONS, CURVE_ATTRS, git_state
+from .plan import MULTIPLE, Point, Sweep
+
+OK = ("converged", "max_epochs")
+FINALS = ("test_error", "train_error", "train_loss")
+CURVES = ("test_error", "train_error", "train_loss", "epoch", "step")
+#: variables and attributes that depend on when and where a sweep ran, not on its results
+TIMING_VARS = ("elapsed",)
+VOLATILE_ATTRS = ("history", "executor", "git_commit", "git_dirty")
+
+
+def read_run(path: Path) -> xr.Dataset | None:
+    """A run file loaded into memory (None when it does not exist)."""
+    if not path.is_file():
+        return None
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+def is_finished(path: Path) -> bool:
+    """A run file that ``--resume`` keeps: it trained to an end (failed runs are retried)."""
+    ds = read_run(path)
+    return ds is not None and ds.attrs.get("status") in OK + ("diverged",)
+
+
+def _curve(ds: xr.Dataset, key: str) -> np.ndarray:
+    """A learning-curve variable; the evaluation coordinates are ``eval_epoch``/``eval_step``
+    (or ``epoch``/``step`` in files written before trajectories shared the file)."""
+    name = f"eval_{key}" if f"eval_{key}" in ds.variables else key
+    return np.asarray(ds[name].values, dtype=float)
+
+
+def _run_values(ds: xr.Dataset | None) -> dict:
+    """Status, final values and curve of one run file (None: no file)."""
+    if ds is None:
+        return {"status": "missing", "status_message": "no run file (not run, or interrupted)"}
+    status = str(ds.attrs.get("status", "unknown"))
+    out = {"status": status, "status_message": str(ds.attrs.get("status_message", ""))}
+    n = ds.sizes.get("eval", 0)
+    out["curve"] = {k: _curve(ds, k) for k in CURVES} if n else {}
+    if n:
+        out.update(steps=float(ds.attrs.get("steps", out["curve"]["step"][-1])),
+                   epochs=float(out["curve"]["epoch"][-1]),
+                   elapsed=float(ds.attrs.get("elapsed_s", np.nan)))
+    if n and status in OK:
+        out.update({k: float(ds[k].values[-1]) for k in FINALS})
+    return out
+
+
+def _seeds(cfg: RunConfig) -> dict[str, int]:
+    params = vars(rules.make_params(cfg.rule.name, **cfg.rule.params))
+    seeds = {"seed_rhm": cfg.rhm.seed, "seed_network": cfg.network.seed,
+             "seed_train": cfg.train.seed, "seed_data": cfg.train.data_seed}
+    seeds.update({f"seed_{k}": int(v) for k, v in params.items() if k.endswith("seed")})
+    return seeds
+
+
+def _coord(axis_key: str, dim: str, values: tuple) -> xr.Variable:
+    strings = any(isinstance(v, str) for v in values)
+    data = np.array(values, dtype=object if strings else None)
+    if axis_key == "model":
+        attrs = {"long_name": "model file (stem) the run's config starts from"}
+    elif axis_key == "seed":
+        attrs = {"long_name": "seed-axis value (per-target seeds: seed_* variables)",
+                 "units": "1"}
+    elif axis_key == MULTIPLE:
+        attrs = {"long_name": "training-set size P in units of n_c*m^L", "units": "1"}
+    else:
+        attrs = {"long_name": f"swept value of {axis_key}"} | ({} if strings else {"units": "1"})
+    return xr.Variable(dim, data, attrs | {"sweep_key": axis_key})
+
+
+def _label(sweep: Sweep, point: Point) -> str:
+    """"model=bp, lr=0.1, seed=0": the point's coordinates."""
+    return ", ".join(f"{a.dim}={a.values[i]:g}" if isinstance(a.values[i], float) else
+                     f"{a.dim}={a.values[i]}" for a, i in zip(sweep.axes, point.index))
+
+
+def merge(sweep: Sweep, out: str | Path, executor: str = "", threads: int = 1) -> xr.Dataset:
+    """The merged Dataset of ``sweep`` from the run files under ``out`` (module docstring)."""
+    out, dims, shape = Path(out), tuple(a.dim for a in sweep.axes), sweep.shape
+    floats = {k: np.full(shape, np.nan) for k in FINALS + ("steps", "epochs", "elapsed")}
+    text = {k: np.full(shape, "", dtype=object) for k in ("status", "status_message",
+                                                          "config_hash", "run_file", "rule")}
+    ints: dict[str, np.ndarray] = {k: np.zeros(shape, dtype=np.int64)
+                                   for k in ("n_train", "n_classes", "n_star")}
+    curves, missing, cache = {}, [], {}
+    for point in sweep.points:
+        if point.hash not in cache:
+            cache[point.hash] = _run_values(read_run(out / point.file))
+        run, cfg, i = cache[point.hash], point.config, point.index
+        for key in floats:
+            floats[key][i] = run.get(key, np.nan)
+        values = dict(status=run["status"], status_message=run["status_message"],
+                      config_hash=point.hash, run_file=point.file, rule=cfg.rule.name)
+        for key, value in values.items():
+            text[key][i] = value
+        counts = dict(n_train=cfg.train.n_train, n_classes=cfg.rhm.n_classes,
+                      n_star=cfg.rhm.n_classes * cfg.rhm.m ** cfg.rhm.L, **_seeds(cfg))
+        for key, value in counts.items():
+            ints.setdefault(key, np.full(shape, -1, dtype=np.int64))[i] = value
+        curves[i] = run.get("curve", {})
+        if run["status"] not in OK:
+            missing.append(f"{_label(sweep, point)}: {run['status']}: {run['status_message']}")
+    ds = xr.Dataset(coords={a.dim: _coord(a.key, a.dim, a.values) for a in sweep.axes})
+    _add_variables(ds, dims, floats, text, ints)
+    _add_curves(ds, dims, shape, curves)
+    ds.attrs.update(_attributes(sweep, executor, threads, missing))
+    return ds
+
+
+def _add_variables(ds: xr.Dataset, dims: tuple, floats: dict, text: dict, ints: dict) -> None:
+    for key in FINALS:
+        units, long_name = CURVE_ATTRS[key]
+        ds[key] = (dims, floats[key], {"units": units, "long_name": f"final {long_name}"})
+    ds["steps"] = (dims, floats["steps"], {"units": "1", "long_name": "plasticity steps run"})
+    ds["epochs"] = (dims, floats["epochs"], {"units": "1", "long_name": "epochs run"})
+    ds["elapsed"] = (dims, floats["elapsed"], {"units": "s", "long_name": "training wall time"})
+    for key, values in text.items():
+        ds[key] = (dims, values, {"long_name": key.replace("_", " ")})
+    for key, values in ints.items():
+        ds[key] = (dims, values, {"units": "1", "long_name": key.replace("_", " ")
+                                  + (" (-1: not a parameter of the rule)"
+                                     if key.startswith("seed_") else "")})
+    ds["n_star"].attrs["long_name"] = "n_c*m^L of the run's RHM"
+    ds["n_train"].attrs["long_name"] = "training-set size P"
+
+
+def _add_curves(ds: xr.Dataset, dims: tuple, shape: tuple, curves: dict) -> None:
+    length = max((len(c["epoch"]) for c in curves.values() if c), default=0)
+    for key in CURVES:
+        data = np.full(shape + (length,), np.nan)
+        for index, curve in curves.items():
+            if curve:
+                data[index + (slice(0, len(curve[key])),)] = curve[key]
+        units, long_name = CURVE_ATTRS.get(key, ("1", f"{key} of the evaluation"))
+        ds[f"curve_{key}"] = (dims + ("eval",), data,
+                              {"units": units, "long_name": f"{long_name} (NaN-padded)"})
+
+
+def _attributes(sweep: Sweep, executor: str, threads: int, missing: list[str]) -> dict:
+    from .. import __version__
+
+    return {"Conventions": CF_CONVENTIONS, "title": f"plastisim sweep: {sweep.title}",
+            "source": f"plastisim {__version__}", "plastisim_version": __version__,
+            "sweep_file": sweep.path, "sweep_toml": sweep.text,
+            "sweep_dims": " ".join(a.dim for a in sweep.axes), "n_points": len(sweep.points),
+            "n_missing": len(missing), "missing_points": "\n".join(missing),
+            "seed_mode": sweep.seed_mode, "seed_targets": " ".join(sweep.seed_targets),
+            "torch_threads_per_run": threads, "executor": executor,
+            "final_values": "last evaluation of each run; NaN unless status is converged or "
+                            "max_epochs (reasons in missing_points and status_message)",
+            "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat()} merged by plastisim",
+            **git_state()}
+
+
+def comparable(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` without wall times and the attributes of when/where it ran (for comparisons)."""
+    out = ds.drop_vars([v for v in TIMING_VARS if v in ds.variables])
+    out.attrs = {k: v for k, v in ds.attrs.items() if k not in VOLATILE_ATTRS}
+    return out

@@ -1,0 +1,294 @@
+"""`plastisim sweep`: sweep files, executors (processes, Dask), resume, failures, merged data."""
+import dataclasses
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from plastisim import rules, sweep
+from plastisim.cli import main
+from plastisim.errors import ConfigError
+from plastisim.metrics import sample_complexity, sample_complexity_from_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = (ROOT / "models").as_posix()
+
+
+def _has_dask() -> bool:
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+requires_dask = pytest.mark.skipif(not _has_dask(), reason="needs dask[distributed]")
+
+# 2 rules × 2 sizes × 2 seeds on a tiny RHM (v = n_c = 8, m = 4, L = 2: n_c·m^L = 128)
+TINY = f"""
+models = ["{MODELS}/bp.toml", "{MODELS}/dfa.toml"]
+[set]
+rhm.L = 2
+network.width = 16
+train.n_test = 256
+train.epochs = 15
+train.evaluations = 5
+[axes]
+train.n_train_multiple = [0.5, 1]
+seed = [0, 1]
+"""
+
+
+def _write(folder: Path, text: str, name: str = "sweep.toml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def _open(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return _write(tmp_path_factory.mktemp("tiny"), TINY)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny, tmp_path_factory) -> xr.Dataset:
+    """The tiny sweep, uninterrupted, on 2 local processes."""
+    out = tmp_path_factory.mktemp("processes") / "out"
+    assert main(["sweep", str(tiny), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    return _open(out / "sweep.nc")
+
+
+def test_merged_dataset_schema(reference):
+    ds = reference
+    assert ds.test_error.dims == ("model", "n_train_multiple", "seed")
+    assert list(ds.model.values) == ["bp", "dfa"] and list(ds.seed.values) == [0, 1]
+    assert ds.n_train_multiple.attrs["sweep_key"] == "train.n_train_multiple"
+    assert (ds.n_train.sel(n_train_multiple=0.5) == 64).all()
+    assert (ds.n_train.sel(n_train_multiple=1) == 128).all()
+    assert set(ds.status.values.ravel()) <= {"converged", "max_epochs"}
+    assert np.isfinite(ds.test_error).all() and ds.attrs["n_missing"] == 0
+    assert ds.curve_test_error.dims[-1] == "eval"
+    np.testing.assert_array_equal(ds.curve_test_error.isel(eval=-1), ds.test_error)
+    # the seed axis sets network/shuffle/data/feedback seeds: same across models and sizes,
+    # different between seeds and between targets
+    for name in ("seed_network", "seed_train", "seed_data", "seed_feedback_seed"):
+        assert (ds[name].isel(seed=0) == ds[name].isel(seed=0, model=0, n_train_multiple=0)).all()
+        assert (ds[name].isel(seed=0) != ds[name].isel(seed=1)).all()
+    assert int(ds.seed_network[0, 0, 0]) != int(ds.seed_train[0, 0, 0])
+    assert ds.test_error.std() > 0          # the runs differ: the comparisons below mean something
+    for var in ("test_error", "train_loss", "elapsed", "steps"):
+        assert "long_name" in ds[var].attrs and "units" in ds[var].attrs
+    assert ds.attrs["torch_threads_per_run"] == 1 and "sweep_toml" in ds.attrs
+
+
+@requires_dask
+def test_processes_and_dask_give_identical_datasets(tiny, reference, tmp_path):
+    from dask.distributed import LocalCluster
+
+    out = tmp_path / "dask"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        assert main(["sweep", str(tiny), "--out", str(out), "--scheduler",
+                     cluster.scheduler_address, "--quiet"]) == 0
+    ds = _open(out / "sweep.nc")
+    assert ds.attrs["executor"].startswith("dask.distributed scheduler tcp://")
+    assert reference.attrs["executor"] == "2 local processes (spawn)"
+    xr.testing.assert_identical(sweep.comparable(ds), sweep.comparable(reference))
+
+
+def test_killed_sweep_resumes_only_unfinished_runs(tiny, reference, tmp_path, capsys):
+    out = tmp_path / "killed"
+    runs = out / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "plastisim.cli", "sweep", str(tiny),
+                             "--out", str(out), "--workers", "1", "--quiet"], cwd=ROOT,
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline and len(list(
+            runs.glob("*.nc"))) < 2:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)    # the sweep and its worker process
+    proc.wait()
+    done = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.nc")}
+    assert 2 <= len(done) < 8, f"kill did not land midway: {len(done)} of 8 runs finished"
+    assert not (out / "sweep.nc").exists()
+
+    assert main(["sweep", str(tiny), "--out", str(out), "--quiet"]) == 2    # no silent redo
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["sweep", str(tiny), "--out", str(out), "--resume", "--workers", "0",
+                 "--quiet"]) == 0
+    summary = capsys.readouterr().out
+    assert f"computed {8 - len(done)} runs, skipped {len(done)} finished runs" in summary
+    assert all((runs / name).stat().st_mtime_ns == t for name, t in done.items())  # not redone
+    xr.testing.assert_identical(sweep.comparable(_open(out / "sweep.nc")),
+                                sweep.comparable(reference))
+
+
+def test_failed_and_diverged_runs_are_recorded_and_the_others_complete(tmp_path, capsys):
+    path = _write(tmp_path, f"""
+base = "{MODELS}/bp.toml"
+[set]
+rhm.L = 2
+network.width = 16
+train.n_train = 256
+train.n_test = 64
+train.epochs = 3
+[axes]
+rhm.m = [4, 9]
+rule.lr = [0.05, 1e6]
+""")
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "0", "--quiet"]) == 1
+    summary = capsys.readouterr().out
+    reason = "rhm.m=9 is impossible for v=8, s=2: need m*v <= v**s (m <= 8)"
+    assert f"m=9, lr=0.05: failed: {reason}" in summary
+    ds = _open(out / "sweep.nc")
+    assert ds.status.sel(m=4, lr=0.05) == "max_epochs"
+    assert np.isfinite(ds.test_error.sel(m=4, lr=0.05))
+    assert ds.status.sel(m=4, lr=1e6) == "diverged"
+    assert str(ds.status_message.sel(m=4, lr=1e6).values).startswith("diverged at step ")
+    assert (ds.status.sel(m=9) == "failed").all()
+    assert all(str(v) == reason for v in ds.status_message.sel(m=9).values)
+    assert np.isnan(ds.test_error.sel(m=9)).all() and np.isnan(ds.test_error.sel(m=4, lr=1e6))
+    assert ds.attrs["n_missing"] == 3 and len(ds.attrs["missing_points"].splitlines()) == 3
+    assert _open(out / str(ds.run_file.sel(m=9, lr=0.05).values)).attrs["status"] == "failed"
+    # --resume keeps the finished (and the diverged) runs and retries the failed ones
+    assert main(["sweep", str(path), "--out", str(out), "--resume", "--workers", "0",
+                 "--quiet"]) == 1
+    assert "computed 2 runs, skipped 2 finished runs" in capsys.readouterr().out
+
+
+BAD = [
+    ({"base": "BASE", "axes": {"rhm": {"mm": [1, 2]}}},
+     "axes 'rhm.mm' is not a known key; available: rhm.v, rhm.n_classes"),
+    ({"base": "BASE", "axes": {"rule": {"lr": 0.1}}},
+     "axes.rule.lr=0.1 is not a list: an axis needs a list of values"),
+    ({"base": "BASE", "axes": {"widht": [8]}}, "axes 'widht' is unknown; available: seed,"),
+    ({"base": "BASE", "axes": {"rule": {"feedbak_seed": [1]}}},
+     "axes 'rule.feedbak_seed' is not a parameter of rule 'bp'"),
+    ({"base": "BASE", "axes": {"seed": [0, 0]}}, "axes.seed=[0, 0] repeats a value"),
+    ({"base": "BASE", "axes": {"seed": [-1]}}, "axes.seed=[-1] is impossible"),
+    ({"base": "BASE", "axes": {"rule": {"lr": ["x"]}}}, "rule.lr='x' has the wrong type"),
+    ({"base": "BASE", "set": {"rule": {"lr": 1.0}}, "axes": {"rule": {"lr": [1.0]}}},
+     "rule.lr is both fixed in [set] and swept in [axes]"),
+    ({"base": "models/nope.toml"}, "base='models/nope.toml': model file does not exist"),
+    ({"axes": {"seed": [0]}}, "a sweep file needs exactly one of base"),
+    ({"base": "BASE", "axis": {}}, "axis is not a known key of a sweep file"),
+    ({"base": "BASE", "seed": {"mode": "random"}}, "seed.mode='random' is unknown"),
+    ({"base": "BASE", "step_budget": 0}, "step_budget=0 is impossible"),
+]
+
+
+@pytest.mark.parametrize("table, message", BAD, ids=[m.split(" ")[0] for _, m in BAD])
+def test_bad_sweep_files_are_one_line_config_errors(table, message, tmp_path):
+    if table.get("base") == "BASE":
+        table = {**table, "base": f"{MODELS}/bp.toml"}
+    with pytest.raises(ConfigError) as err:
+        sweep.parse(table, str(tmp_path / "bad.toml"))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    assert main(["sweep", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sweep file" in err and "does not exist" in err
+    path = _write(tmp_path, f'base = "{MODELS}/bp.toml"\n[axes]\nrule.lr = 0.1\n')
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "axes.rule.lr=0.1 is not a list" in capsys.readouterr().err
+
+
+def test_plan_seeds_units_budget_and_hashes(tmp_path):
+    path = _write(tmp_path, f"""
+base = "{MODELS}/dfa.toml"
+step_budget = 100
+[set]
+rhm.L = 2
+[axes]
+train.n_train_multiple = [0.5, 2]
+seed = [0, 7]
+rhm.seed = [3]
+""")
+    plan = sweep.load(path)
+    assert [a.dim for a in plan.axes] == ["n_train_multiple", "seed", "rhm_seed"]
+    assert plan.shape == (2, 2, 1) and len({p.hash for p in plan.points}) == 4
+    for point in plan.points:
+        cfg, (i, j, _) = point.config, point.index
+        assert cfg.train.n_train == round([0.5, 2][i] * 8 * 4 ** 2)
+        assert cfg.train.epochs == math.ceil(100 * cfg.train.batch_size / cfg.train.n_train)
+        s = [0, 7][j]
+        assert point.seeds == {t: sweep.derive_seed(s, t) for t in (
+            "network.seed", "train.seed", "train.data_seed", "rule.feedback_seed")}
+        assert cfg.network.seed == point.seeds["network.seed"] and cfg.rhm.seed == 3
+        assert cfg.rule.params["feedback_seed"] == point.seeds["rule.feedback_seed"]
+        assert point.hash == sweep.config_hash(cfg)
+    assert [p.hash for p in sweep.load(path).points] == [p.hash for p in plan.points]
+    same = sweep.parse({**tomllib.loads(path.read_text()), "seed": {"mode": "same"}},
+                       str(path))
+    assert set(same.points[-1].seeds.values()) == {7}
+
+
+def test_every_trainable_rule_runs_in_a_sweep(tmp_path):
+    names = [n for n in rules.names() if rules.info(n).family != "stdp"]
+    files = []
+    for name in names:
+        fields = {f.name for f in dataclasses.fields(rules.make_params(name))}
+        extra = "readout_epochs = 2\n" if "readout_epochs" in fields else ""
+        files.append(_write(tmp_path, f'[rule]\nname = "{name}"\n{extra}', f"{name}.toml").name)
+    path = _write(tmp_path, f"models = {files}\n".replace("'", '"') + """
+[set]
+rhm.L = 2
+network.width = 8
+train.n_train = 64
+train.n_test = 64
+train.epochs = 2
+[axes]
+seed = [0]
+""")
+    report = sweep.run_sweep(sweep.load(path), tmp_path / "out", workers=0)
+    assert list(report.dataset.model.values) == names
+    assert not report.failed, report.failed
+
+
+def test_sample_complexity_from_the_merged_dataset():
+    multiples = np.array([0.5, 1.0, 2.0, 4.0])
+    err = np.array([[[0.8, 0.7], [0.5, 0.3], [0.05, 0.07], [0.01, 0.0]],     # crosses
+                    [[0.8, 0.8], [0.8, 0.8], [0.7, 0.8], [0.6, np.nan]]])   # never
+    ds = xr.Dataset({"test_error": (("model", "n_train_multiple", "seed"), err),
+                     "n_classes": (("model", "n_train_multiple", "seed"), np.full(err.shape, 8))},
+                    coords={"model": ["bp", "dfa"], "n_train_multiple": multiples,
+                            "seed": [0, 1]})
+    ds.n_train_multiple.attrs["units"] = "1"
+    p_star = sample_complexity_from_dataset(ds)
+    assert p_star.dims == ("model",) and p_star.name == "P_star"
+    expected = sample_complexity(multiples, err[0].mean(1), 8).P_star
+    assert p_star.sel(model="bp") == pytest.approx(expected) and 1 < expected < 2
+    assert np.isnan(p_star.sel(model="dfa"))
+    reversed_grid = ds.isel(n_train_multiple=slice(None, None, -1))
+    assert sample_complexity_from_dataset(reversed_grid).sel(model="bp") == pytest.approx(expected)
+    with pytest.raises(ConfigError, match="over='n_train'"):
+        sample_complexity_from_dataset(ds, over="n_train")
+
+
+def test_analyses_sweep_files_load():
+    masking = sweep.load(ROOT / "analyses" / "masking.toml")
+    assert masking.shape == (6, 6, 3)
+    assert list(masking.axes[0].values) == ["bp", "fa", "bp_nomask", "dfa", "sdfa", "drtp"]
+    sizes = sorted({p.config.train.n_train for p in masking.points})
+    assert sizes == [256, 512, 1024, 2048, 4096, 8192]
+    assert {p.config.network.width for p in masking.points} == {256}
+    assert {p.config.rule.name for p in masking.points} == set(masking.axes[0].values)
+    complexity = sweep.load(ROOT / "analyses" / "sample_complexity.toml")
+    assert {"bp", "dfa"} <= set(complexity.axes[0].values)
