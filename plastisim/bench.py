@@ -58,3 +58,4 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {"rhm": bench_rhm}
 from .protocols.bench import bench_protocols  # noqa: E402
 BENCHMARKS["protocols"] = bench_protocols
 BENCHMARKS["sweep"] = lambda: __import__("plastisim.sweep.bench", fromlist=["*"]).bench_sweep()
+BENCHMARKS["record"] = lambda: __import__("plastisim.monitor", fromlist=["*"]).bench_record()

@@ -50,6 +50,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 from . import protocol, sweep  # noqa: E402  (plastisim protocol, plastisim sweep)
 _COMMAND_MODULES: list = [protocol, sweep]  # modules of plastisim.cli with add_parsers(sub)
+from . import record  # noqa: E402  (plastisim export, plastisim report)
+_COMMAND_MODULES.append(record)
 
 
 def build_parser() -> argparse.ArgumentParser:
