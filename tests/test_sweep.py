@@ -291,4 +291,5 @@ def test_analyses_sweep_files_load():
     assert {p.config.network.width for p in masking.points} == {256}
     assert {p.config.rule.name for p in masking.points} == set(masking.axes[0].values)
     complexity = sweep.load(ROOT / "analyses" / "sample_complexity.toml")
-    assert {"bp", "dfa"} <= set(complexity.axes[0].values)
+    assert list(complexity.axes[0].values) == ["bp", "dfa", "clapp", "infonce", "lpl", "vicreg"]
+    assert complexity.shape == (6, 7, 3)
