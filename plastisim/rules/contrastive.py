@@ -85,17 +85,18 @@ class ContrastiveRule(LayerwiseRule):
         if self.kind == "infonce":
             return self._infonce(l, c, t, W)
         # modulator γ per stream, position and pair kind (hinge active or not)
-        u_pos = torch.einsum("bip,ij,bjp->bp", t, W, c) / C
+        pred = torch.einsum("ij,bjp->bip", W, c)                            # (B, C, P)
         t_neg = t.roll(1, 0)
-        u_neg = torch.einsum("bip,ij,bjp->bp", t_neg, W, c) / C
+        u_pos, u_neg = (t * pred).sum(1) / C, (t_neg * pred).sum(1) / C       # (B, P)
+        hinge_pos, hinge_neg = torch.relu(1 - u_pos), torch.relu(1 + u_neg)
         g_pos, g_neg = (u_pos < 1).to(c.dtype), -(u_neg > -1).to(c.dtype)
         sign = self._pair_signs(B, c.device)
         if sign is not None:       # one pair per stream: positive or negative
             pick = (sign > 0).to(c.dtype)[:, None]
             g_pos, g_neg = g_pos * pick, g_neg * (1 - pick)
-        loss = clapp_loss(c, t, W, sign)
+            hinge_pos, hinge_neg = hinge_pos * pick, hinge_neg * (1 - pick)
+        loss = (hinge_pos + hinge_neg).sum() / (B * P)
         # dendritic prediction and retrodiction, gated by the modulator
-        pred = torch.einsum("ij,bjp->bip", W, c)                            # (B, C, P)
         G_t = -(g_pos[:, None] * pred) / (C * P)
         G_t = G_t - (g_neg[:, None] * pred).roll(-1, 0) / (C * P)        # negatives: their own row
         G_c = -torch.einsum("ij,bip->bjp", W, g_pos[:, None] * t + g_neg[:, None] * t_neg) / (C * P)
@@ -122,8 +123,9 @@ class ContrastiveRule(LayerwiseRule):
         eye = torch.eye(B, dtype=c.dtype, device=c.device)
         D = (torch.softmax(scores, -1) - eye) / (P * C * tau)               # B ∂ℓ/∂S · C τ / B
         loss = -torch.log_softmax(scores, -1).diagonal(dim1=1, dim2=2).sum() / (B * P)
-        G_t = torch.einsum("pbk,ij,kjp->bip", D, W, c)
-        G_c = torch.einsum("pbk,ij,bip->kjp", D, W, t)
+        # predictions first: a three-operand einsum would build a (P, B, B, C, C) tensor
+        G_t = torch.einsum("pbk,kip->bip", D, torch.einsum("ij,kjp->kip", W, c))
+        G_c = torch.einsum("pbk,bjp->kjp", D, torch.einsum("ij,bip->bjp", W, t))
         dW = -torch.einsum("pbk,bip,kjp->ij", D, t, c) / B
         return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}
 
