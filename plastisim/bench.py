@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from .errors import unknown
 from .rhm import RHM, one_hot
 
 
@@ -53,9 +54,22 @@ def bench_rhm(n: int = 1_000_000, repeats: int = 5, v: int = 8, m: int = 8, L: i
             "machine": machine()}
 
 
-BENCHMARKS: dict[str, Callable[[], dict]] = {"rhm": bench_rhm}
+#: name -> "module:function" of every benchmark, imported only when run
+BENCHMARKS: dict[str, str] = {
+    "rhm": "plastisim.bench:bench_rhm",
+    "train": "plastisim.bench_train:bench_train",
+    "local_rules": "plastisim.bench_train:bench_local_rules",
+    "protocols": "plastisim.protocols.bench:bench_protocols",
+    "record": "plastisim.monitor:bench_record",
+    "sweep": "plastisim.sweep.bench:bench_sweep",
+}
 
-from .protocols.bench import bench_protocols  # noqa: E402
-BENCHMARKS["protocols"] = bench_protocols
-BENCHMARKS["sweep"] = lambda: __import__("plastisim.sweep.bench", fromlist=["*"]).bench_sweep()
-BENCHMARKS["record"] = lambda: __import__("plastisim.monitor", fromlist=["*"]).bench_record()
+
+def run_benchmark(name: str) -> dict:
+    """Run benchmark ``name`` of ``BENCHMARKS`` and return its JSON-able result."""
+    import importlib
+
+    if name not in BENCHMARKS:
+        raise unknown("benchmark", name, BENCHMARKS)
+    module, function = BENCHMARKS[name].split(":")
+    return getattr(importlib.import_module(module), function)()

@@ -112,5 +112,5 @@ def execute(cfg: RunConfig, *, device: str | None = None, monitor=None,
     """Build and train; the Dataset is complete even when the run diverged."""
     built = build(cfg, device)
     result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
-                   monitor=monitor, progress=progress)
+                   rhm=built.rhm, monitor=monitor, progress=progress)
     return Outcome(result, describe(cfg, built, result), built)

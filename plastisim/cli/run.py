@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
-                       monitor=monitor, progress=progress)
+                       rhm=built.rhm, monitor=monitor, progress=progress)
     finally:
         if bar is not None:
             bar.close()
