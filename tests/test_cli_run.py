@@ -25,7 +25,7 @@ def test_run_writes_a_self_describing_file(tmp_path, capsys):
     summary = capsys.readouterr().out
     assert "test error" in summary and "samples/s" in summary and str(out) in summary
     ds = xr.open_dataset(out)
-    assert ds.test_error.dims == ("eval",) and ds.train_loss.size == ds.epoch.size >= 2
+    assert ds.test_error.dims == ("eval",) and ds.train_loss.size == ds.eval_epoch.size >= 2
     assert ds.test_error.attrs["units"] == "1" and "long_name" in ds.train_loss.attrs
     cfg = config.build(__import__("tomllib").loads(ds.attrs["config_toml"]))
     assert cfg.rule.name == "dfa" and cfg.rhm.L == 2 and cfg.train.epochs == 3
@@ -43,7 +43,7 @@ def test_diverging_run_keeps_its_file(tmp_path):
     assert proc.stderr.strip().startswith("plastisim: error: diverged at step ")
     assert len(proc.stderr.strip().splitlines()) == 1
     ds = xr.open_dataset(out)
-    assert ds.attrs["status"] == "diverged" and ds.step.size >= 1
+    assert ds.attrs["status"] == "diverged" and ds.eval_step.size >= 1
 
 
 @pytest.mark.parametrize("args, message", [

@@ -68,7 +68,7 @@ def _plot(curves: dict, png: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for rule, ds in curves.items():
-        ax.plot(ds.step, ds.test_error, marker=".", label=rule)
+        ax.plot(ds.eval_step, ds.test_error, marker=".", label=rule)
     ax.axhline(1 - 1 / RHM_TABLE["n_classes"], color="k", ls=":", lw=1, label="chance")
     ax.set(xlabel="plasticity steps (batches of 128)", ylabel="test error",
            title="RHM v=n_c=8, m=4, L=3, P=4 n_c m^L")
