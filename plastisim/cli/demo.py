@@ -1,9 +1,11 @@
 """``plastisim demo``: the headline comparison on a small RHM, a few minutes on 2 cores.
 
-Backprop, direct feedback alignment, CLAPP and LPL train the same CNN on the same P = 4·n_c·m^L
-inputs of an RHM (v = n_c = 8, m = 4, L = 3); a table of test errors and synonymic sensitivities
-is printed and a PNG of the learning curves is written. The configurations are embedded below
-(models/*.toml hold the full-size ones).
+Backprop, direct feedback alignment, CLAPP-s (contrastive) and VICReg (non-contrastive) train the
+same CNN on the same P = 4·n_c·m^L inputs of an RHM (v = n_c = 8, m = 4, L = 3); a table of test
+errors and synonymic sensitivities is printed and a PNG of the learning curves is written. The
+self-supervised rules use synonym views re-drawn by the RHM sampler at each layer's level
+("matched", docs/ssl.md): an oracle augmentation that also brings new unlabelled inputs. The
+configurations are embedded below (models/*.toml hold the full-size ones).
 """
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ from pathlib import Path
 
 RHM_TABLE = {"v": 8, "n_classes": 8, "m": 4, "s": 2, "L": 3, "seed": 0}
 TRAIN = {"n_train": 2048, "n_test": 5000, "batch_size": 128, "seed": 0, "data_seed": 1}
-SSL = {"lr": 0.5, "pairs": "views", "view_level": "matched", "readout_epochs": 100,
+SSL = {"lr": 5.0, "pairs": "views", "view_level": "matched", "readout_epochs": 100,
        "readout_lr": 1.0}
 RUNS = {   # rule: (rule parameters, local or joint epochs)
     "bp": ({}, 200),
     "dfa": ({}, 100),
     "clapp_s": ({**SSL, "pred_init_std": 0.1}, 30),
-    "lpl": (SSL, 30),
+    "vicreg": (SSL, 30),
 }
 
 
@@ -53,7 +55,8 @@ def _demo(args: argparse.Namespace) -> int:
     for rule, test, train, s, steps, secs in rows:
         print(f"{rule:8s} {test:10.3f} {train:11.3f} {s:6.2f} {steps:6d} {secs:5.0f}s")
     print("S_top: synonymic sensitivity of the last hidden layer to the lowest synonyms "
-          "(1: not invariant, 0: invariant). SSL rules: views re-drawn at each layer's level.")
+          "(1: not invariant, 0: invariant).\nclapp_s, vicreg: self-supervised on sampler views "
+          "re-drawn at each layer's level (view_level=matched), then a delta-rule readout.")
     png = Path(args.out)
     png.parent.mkdir(parents=True, exist_ok=True)
     _plot(curves, png)

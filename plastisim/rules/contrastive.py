@@ -39,7 +39,7 @@ from .registry import RuleInfo, register
 @dataclass(frozen=True)
 class ContrastiveParams(LayerwiseParams):
     temperature: float = 0.1         # InfoNCE only
-    pred_init_std: float = 0.0       # predictor W initial entries N(0, std^2); 0: zeros
+    pred_init_std: float = 0.1       # predictor W initial entries N(0, std^2); 0: zeros
 
 
 def clapp_loss(c: Tensor, t: Tensor, W: Tensor, sign: Tensor | None) -> Tensor:

@@ -46,7 +46,7 @@ PAIRS = ("views", "siblings")
 class LayerwiseParams:
     """Parameters shared by every layerwise self-supervised rule."""
 
-    lr: float = 0.05
+    lr: float = 5.0                 # chosen by readout train error (docs/results.md)
     lr_scale: str = "none"          # "none": η = lr; "width": η = lr · width
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -54,7 +54,7 @@ class LayerwiseParams:
     view_level: str = "lowest"      # "lowest" (L−1) | "matched" | "1".."L−1"
     views_from: str = "sampler"     # "sampler": RHM.resample; "train": another training input
     readout_epochs: int = 200
-    readout_lr: float = 0.1         # η = readout_lr · width (as bp's readout)
+    readout_lr: float = 1.0         # η = readout_lr · width
     seed: int = 0                   # pair sampling, negatives, predictor initialisation
 
     def __post_init__(self) -> None:
