@@ -119,6 +119,9 @@ def report(ds: xr.Dataset, rhm: ps.RHM, png: Path) -> dict[str, float]:
     ax.axhline(0.1 * (1 - 1 / rhm.n_classes), color="k", ls=":", lw=1, label="10% of chance")
     ax.set(xscale="log", xlabel="P / (n_c m^L)", ylabel="test error", title=ds.attrs["rhm"])
     ax2.set(xscale="log", xlabel="P / (n_c m^L)", ylabel="S_(L, L-1): last hidden layer")
+    for axis in (ax, ax2):
+        axis.set_xticks(ds.multiple.values, [f"{m:g}" for m in ds.multiple.values])
+        axis.minorticks_off()
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(png, dpi=120)

@@ -1,0 +1,59 @@
+"""Markdown tables for docs/results.md from the study files (masking.py, sample_complexity.py).
+
+    python analyses/results_tables.py runs/masking_L3_w128_s*.nc [--level 2]
+
+Files of the same study with different seeds are merged along ``seed``. Prints, per rule and P,
+the test error (mean ± std over seeds, n = number of seeds), P* from the seed-averaged curve,
+and the synonymic sensitivity of the last hidden layer.
+"""
+import argparse
+
+import numpy as np
+import xarray as xr
+
+from plastisim.metrics import sample_complexity
+
+
+def merge(paths: list[str]) -> xr.Dataset:
+    parts = [xr.open_dataset(p) for p in paths]
+    return parts[0] if len(parts) == 1 else xr.concat(parts, dim="seed",
+                                                      data_vars="minimal", coords="minimal",
+                                                      compat="override")
+
+
+def table(ds: xr.Dataset, level: int) -> str:
+    n_classes = int(ds.attrs["rhm"].split("n_classes=")[1].split(",")[0])
+    n_star = float(ds.attrs["n_star"])
+    L = ds.sizes["layer"]
+    head = "| rule | " + " | ".join(f"P={m:g}·n*" for m in ds.multiple.values) + " | P*/n* |"
+    lines = [head, "|" + "---|" * (ds.sizes["multiple"] + 2)]
+    for rule in ds.rule.values:
+        err = ds.test_error.sel(rule=rule)
+        cells = []
+        for m in ds.multiple.values:
+            e = err.sel(multiple=m).values
+            e = e[~np.isnan(e)]
+            cells.append("—" if e.size == 0 else
+                         f"{e.mean():.3f} ± {e.std(ddof=1) if e.size > 1 else 0:.3f} (n={e.size})")
+        sc = sample_complexity(ds.P.values, err.mean("seed", skipna=True).values, n_classes)
+        star = f"{sc.P_star / n_star:.2f}" if sc.crossed else f"> {ds.multiple.values[-1]:g}"
+        lines.append(f"| `{rule}` | " + " | ".join(cells) + f" | {star} |")
+    lines += ["", f"Synonymic sensitivity S of the last hidden layer (layer {L}) to synonyms "
+              f"re-drawn below level {level}, mean over seeds:", "",
+              "| rule | " + " | ".join(f"{m:g}·n*" for m in ds.multiple.values) + " |",
+              "|" + "---|" * (ds.sizes["multiple"] + 1)]
+    for rule in ds.rule.values:
+        s = ds.sensitivity.sel(rule=rule, layer=L, level=level).mean("seed", skipna=True)
+        lines.append(f"| `{rule}` | " + " | ".join(f"{v:.2f}" for v in s.values) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+")
+    parser.add_argument("--level", type=int, default=None, help="default: L-1")
+    args = parser.parse_args()
+    ds = merge(args.paths)
+    level = ds.sizes["layer"] - 1 if args.level is None else args.level
+    print(f"{ds.attrs['rhm']}, width {ds.attrs['width']}\n")
+    print(table(ds, level))
