@@ -165,6 +165,69 @@ def _selections(name: str, axes: tuple[str, ...], shape: tuple[int, ...],
                  for axis, n in zip(axes, shape))
 
 
+def _synapse_items(syn, what: dict[str, list[str]], chosen: dict[str, Any],
+                   coords: dict) -> list[_Item]:
+    """weight_<s> and update_<s> of one projection; adds its index coordinates to ``coords``."""
+    s = syn.name
+    axes = SYNAPSE_AXES[1:] if syn.shared else SYNAPSE_AXES
+    select = _selections(s, axes, tuple(syn.w.shape), chosen)
+    dims = tuple(f"{a}_{s}" for a in axes)
+    shape = tuple(n if i is None else len(i) for i, n in zip(select, syn.w.shape))
+    meaning = {"position": f"position of the post-synaptic unit in group {syn.post.name}",
+               "post": f"post-synaptic unit (channel of group {syn.post.name})",
+               "pre": "entry of the receptive field (fan-in) of a post-synaptic unit"}
+    for axis, dim, idx, n in zip(axes, dims, select, syn.w.shape):
+        coords[dim] = _index_coord(dim, idx, n, meaning[axis])
+    channel = _pre_channels(syn)
+    coords[f"pre_channel_{s}"] = ((f"pre_{s}",), channel if select[-1] is None else
+                                  channel[select[-1]],
+                                  {"units": "1", "long_name": f"channel of group {syn.pre.name} "
+                                   "feeding each receptive-field entry"})
+    common = {"units": "1", "projection": s, "pre_group": syn.pre.name,
+              "post_group": syn.post.name, "connectivity": repr(syn.connectivity),
+              "shared": str(syn.shared).lower(), "scale": float(syn.scale)}
+    dtype, items = str(syn.w.dtype).removeprefix("torch."), []
+    if s in what["weights"]:
+        attrs = {**common, "long_name": f"synaptic weight of projection {s} ({syn.pre.name} -> "
+                 f"{syn.post.name}); drive = scale * w . u"}
+        items.append(_Item(record.Field(f"weight_{s}", dims, shape, dtype, attrs),
+                           lambda net, step: net.synapses[s].w, select))
+    if s in what["updates"]:
+        attrs = {**common, "long_name": f"update direction of projection {s} at the step: "
+                 "modulator x post x pre, mean over the batch (summed over positions if shared);"
+                 " the change applied is eta times it, through SGD"}
+        items.append(_Item(record.Field(f"update_{s}", dims, shape, dtype, attrs),
+                           lambda net, step: None if step is None else step.updates.get(s),
+                           select))
+    return items
+
+
+def _group_items(group, what: dict[str, list[str]], chosen: dict[str, Any], coords: dict,
+                 dtype: str) -> list[_Item]:
+    """rate_<g> and trace_<g>_<t> of one group; adds its index coordinates to ``coords``."""
+    g = group.name
+    select = _selections(g, GROUP_AXES, group.shape, chosen)
+    dims = (f"channel_{g}", f"position_{g}")
+    shape = tuple(n if i is None else len(i) for i, n in zip(select, group.shape))
+    for axis, dim, idx, n in zip(GROUP_AXES, dims, select, group.shape):
+        coords[dim] = _index_coord(dim, idx, n, f"{axis} of a unit of group {g}")
+    items = []
+    if g in what["rates"]:
+        attrs = {"units": "1", "long_name": f"rate f(a) of group {g}, mean over the batch's "
+                 "streams", "group": g, "reduction": "mean over batch"}
+        items.append(_Item(record.Field(f"rate_{g}", dims, shape, dtype, attrs),
+                           lambda net, step: _batch_mean(net.groups[g].rate), select))
+    for t in [t.split(".", 1)[1] for t in what["traces"] if t.split(".", 1)[0] == g]:
+        trace = group.traces[t]
+        attrs = {"units": "1", "long_name": f"trace {t} of group {g} (tau = {trace.tau} "
+                 f"{trace.units}, {trace.kind}), mean over the batch's streams", "group": g,
+                 "tau": float(trace.tau), "tau_units": trace.units, "reduction": "mean over batch"}
+        items.append(_Item(record.Field(f"trace_{g}_{t}", dims, shape, dtype, attrs),
+                           lambda net, step, t=t: _batch_mean(
+                               getattr(net.groups[g].traces.get(t), "value", None)), select))
+    return items
+
+
 def _items(net: Network, what: dict[str, list[str]], loss: bool,
            indices: dict[str, dict[str, Any]]) -> tuple[list[_Item], dict]:
     """The recorded quantities and their index coordinates (one-line errors on bad input)."""
@@ -173,61 +236,12 @@ def _items(net: Network, what: dict[str, list[str]], loss: bool,
     for name in indices:
         if name not in synapses + groups:
             raise unknown("recorded synapse or group in indices", name, synapses + groups)
-    items, coords, dims = [], {}, {}
+    items, coords = [], {}
     for s in synapses:
-        syn = net.synapses[s]
-        axes = SYNAPSE_AXES if not syn.shared else SYNAPSE_AXES[1:]
-        select = _selections(s, axes, tuple(syn.w.shape), indices.get(s, {}))
-        dims[s] = tuple(f"{a}_{s}" for a in axes)
-        shape = tuple(len(i) if i is not None else n for i, n in zip(select, syn.w.shape))
-        meaning = {"position": f"position of the post-synaptic unit in group {syn.post.name}",
-                   "post": f"post-synaptic unit (channel of group {syn.post.name})",
-                   "pre": "entry of the receptive field (fan-in) of a post-synaptic unit"}
-        for axis, dim, idx, n in zip(axes, dims[s], select, syn.w.shape):
-            coords[dim] = _index_coord(dim, idx, n, meaning[axis])
-        pre_channel = _pre_channels(syn)
-        coords[f"pre_channel_{s}"] = ((f"pre_{s}",), pre_channel if select[-1] is None else
-                                      pre_channel[select[-1]],
-                                      {"units": "1", "long_name": f"channel of group "
-                                       f"{syn.pre.name} feeding each receptive-field entry"})
-        common = {"units": "1", "projection": s, "pre_group": syn.pre.name,
-                  "post_group": syn.post.name, "connectivity": repr(syn.connectivity),
-                  "shared": str(syn.shared).lower(), "scale": float(syn.scale)}
-        dtype = str(syn.w.dtype).removeprefix("torch.")
-        if s in what["weights"]:
-            attrs = {**common, "long_name": f"synaptic weight of projection {s} "
-                     f"({syn.pre.name} -> {syn.post.name}); drive = scale * w . u"}
-            items.append(_Item(record.Field(f"weight_{s}", dims[s], shape, dtype, attrs),
-                               lambda net, step, s=s: net.synapses[s].w, select))
-        if s in what["updates"]:
-            attrs = {**common, "long_name": f"update direction of projection {s} at the step: "
-                     "modulator x post x pre, mean over the batch (summed over positions if "
-                     "shared); the change applied is eta times it, through SGD"}
-            items.append(_Item(record.Field(f"update_{s}", dims[s], shape, dtype, attrs),
-                               lambda net, step, s=s: None if step is None
-                               else step.updates.get(s), select))
+        items += _synapse_items(net.synapses[s], what, indices.get(s, {}), coords)
     dtype = str(net.dtype).removeprefix("torch.")
     for g in groups:
-        group = net.groups[g]
-        select = _selections(g, GROUP_AXES, group.shape, indices.get(g, {}))
-        dims[g] = (f"channel_{g}", f"position_{g}")
-        shape = tuple(len(i) if i is not None else n for i, n in zip(select, group.shape))
-        for axis, dim, idx, n in zip(GROUP_AXES, dims[g], select, group.shape):
-            coords[dim] = _index_coord(dim, idx, n, f"{axis} of a unit of group {g}")
-        if g in what["rates"]:
-            attrs = {"units": "1", "long_name": f"rate f(a) of group {g}, mean over the batch's "
-                     "streams", "group": g, "reduction": "mean over batch"}
-            items.append(_Item(record.Field(f"rate_{g}", dims[g], shape, dtype, attrs),
-                               lambda net, step, g=g: _batch_mean(net.groups[g].rate), select))
-        for t in [t.split(".", 1)[1] for t in what["traces"] if t.split(".")[0] == g]:
-            trace = group.traces[t]
-            attrs = {"units": "1", "long_name": f"trace {t} of group {g} (tau = {trace.tau} "
-                     f"{trace.units}, {trace.kind}), mean over the batch's streams", "group": g,
-                     "tau": float(trace.tau), "tau_units": trace.units,
-                     "reduction": "mean over batch"}
-            items.append(_Item(record.Field(f"trace_{g}_{t}", dims[g], shape, dtype, attrs),
-                               lambda net, step, g=g, t=t: _batch_mean(
-                                   getattr(net.groups[g].traces.get(t), "value", None)), select))
+        items += _group_items(net.groups[g], what, indices.get(g, {}), coords, dtype)
     if loss:
         attrs = {"units": "1", "long_name": "loss of the plasticity step (mean over the batch)"}
         items.append(_Item(record.Field("loss", (), (), dtype, attrs),
@@ -372,8 +386,23 @@ def _memory_mb() -> tuple[float, float]:
     return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
 
 
-def _train_step_seconds(rhm, width: int, steps: int, every: int, path: Path | None) -> float:
-    """Seconds per step of a real ``train`` run (bp, batch 128), with a monitor if ``path``."""
+class _Timed:
+    """A monitor wrapper that adds up the seconds spent inside ``record``."""
+
+    def __init__(self, monitor: Monitor):
+        self.monitor, self.seconds = monitor, 0.0
+
+    def record(self, *args, **kwargs) -> bool:
+        start = time.perf_counter()
+        try:
+            return self.monitor.record(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def _train_run(rhm, width: int, steps: int, every: int, path: Path | None) -> tuple[float, float]:
+    """(seconds per step, seconds inside Monitor.record per step) of a real ``train`` run
+    (bp, batch 128), with a monitor recording all weights if ``path``."""
     from . import rules
     from .network import hierarchy
     from .train import TrainOptions, train
@@ -381,71 +410,76 @@ def _train_step_seconds(rhm, width: int, steps: int, every: int, path: Path | No
     n_train = min(1024, rhm.P_max // 2)
     train_set, test_set = rhm.split(n_train, min(512, rhm.P_max - n_train), seed=1)
     net = hierarchy(rhm, width, seed=0)
-    monitor = Monitor(net, weights="all", every=every, path=path, overwrite=True) if path else None
+    timed = _Timed(Monitor(net, weights="all", every=every, path=path)) if path else None
     options = TrainOptions(epochs=-(-steps * 128 // n_train), batch_size=128, stop_loss=0.0,
                            evaluations=1)
-    result = train(net, rules.get("bp"), train_set, test_set, options, monitor=monitor)
-    if monitor is not None:
-        monitor.close()
-    return result.elapsed / result.steps
+    result = train(net, rules.get("bp"), train_set, test_set, options, monitor=timed)
+    if timed is not None:
+        timed.monitor.close()
+        path.unlink()
+    return result.elapsed / result.steps, (timed.seconds if timed else 0.0) / result.steps
+
+
+def _stream(net, steps: int, every: int, path: Path) -> dict:
+    """``steps`` stand-in plasticity steps (every weight += a fixed random increment, in place),
+    each followed by ``Monitor.record`` streaming to ``path`` (all weights)."""
+    gen = torch.Generator().manual_seed(0)
+    weights = list(net.weights().values())
+    increments = [1e-3 * torch.randn(w.shape, generator=gen).to(w.dtype) for w in weights]
+    monitor = _Timed(Monitor(net, weights="all", loss=False, every=every, path=path))
+    memory, start = {}, time.perf_counter()
+    for i in range(1, steps + 1):
+        for w, dw in zip(weights, increments):              # the stand-in plasticity step
+            w.add_(dw)
+        monitor.record(i, net, None, epoch=0)
+        if i in (max(steps // 10, 1), steps):
+            memory[i] = _memory_mb()                        # (current, peak) MB
+    monitor.monitor.close()
+    (early, (rss0, peak0)), (_, (rss1, peak1)) = sorted(memory.items())
+    records, size = monitor.monitor.n, os.path.getsize(path)
+    nbytes = records * monitor.monitor.nbytes_per_record
+    return {"steps": steps, "records": records,
+            "bytes_per_record": monitor.monitor.nbytes_per_record, "memory_at_step": early,
+            "rss_mb": [rss0, rss1], "peak_rss_mb": [peak0, peak1],
+            "peak_rss_growth_mb": peak1 - peak0, "file_mb": size / 1e6,
+            "compression_ratio": size / nbytes, "ms_per_record": 1e3 * monitor.seconds / records,
+            "write_mb_per_s": nbytes / 1e6 / monitor.seconds,
+            "seconds_in_record": monitor.seconds, "seconds_loop": time.perf_counter() - start}
 
 
 def bench_record(steps: int = 5_000, every: int = 100, width: int = 256, L: int = 3,
                  train_steps: int = 200, repeats: int = 2, folder: str | None = None) -> dict:
     """Recording all weights of the width-``width``, depth-L PRX CNN every ``every`` steps.
 
-    Stream: ``steps`` stand-in plasticity steps (every weight tensor += a fixed random
-    increment, in place) with ``Monitor.record`` called after each, streaming to a file in
-    ``folder``: peak resident memory at steps/10 and at the end, file size, write throughput
-    (uncompressed bytes recorded / seconds inside ``record``). Overhead: seconds per step of
-    real ``train`` runs (bp, batch 128) with and without the monitor, alternated ``repeats``
-    times in this process after a warm-up run; overhead = median(with) / median(without) − 1."""
+    Stream (``_stream``, files in ``folder``): peak resident memory at steps/10 and at the end,
+    file size, write throughput (uncompressed MB recorded per second inside ``record``).
+    Overhead on real ``train`` runs (bp, batch 128, ``train_steps`` steps), alternated without
+    and with the monitor ``repeats`` times after a warm-up: ``overhead_in_run`` = seconds
+    inside ``record`` / the other seconds of the same run (median over runs), and
+    ``overhead_ab`` = median(s/step with) / median(s/step without) − 1 (exposed to the load of
+    the machine between runs)."""
     import statistics
     import tempfile
 
+    from .bench import machine
     from .network import hierarchy
     from .rhm import RHM
 
     rhm = RHM(v=8, n_classes=8, m=4, s=2, L=L, seed=0)
-    net = hierarchy(rhm, width, seed=0)
-    gen = torch.Generator().manual_seed(0)
-    weights = list(net.weights().values())
-    increments = [1e-3 * torch.randn(w.shape, generator=gen).to(w.dtype) for w in weights]
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        path = Path(tmp) / "bench_record.nc"
-        monitor = Monitor(net, weights="all", loss=False, every=every, path=path)
-        memory, in_record, start = {}, 0.0, time.perf_counter()
-        for i in range(1, steps + 1):
-            for w, dw in zip(weights, increments):          # the stand-in plasticity step
-                w.add_(dw)
-            t = time.perf_counter()
-            monitor.record(i, net, None, epoch=0)
-            in_record += time.perf_counter() - t
-            if i in (max(steps // 10, 1), steps):
-                memory[i] = _memory_mb()
-        loop = time.perf_counter() - start
-        monitor.close()
-        size = os.path.getsize(path)
-        times: dict[str, list[float]] = {"without": [], "with": []}
-        _train_step_seconds(rhm, width, 16, every, None)           # warm-up, not timed
+        out = _stream(hierarchy(rhm, width, seed=0), steps, every, Path(tmp) / "stream.nc")
+        _train_run(rhm, width, 16, every, None)                     # warm-up, not timed
+        runs: dict[str, list] = {"without": [], "with": []}
         for _ in range(repeats):
-            times["without"].append(_train_step_seconds(rhm, width, train_steps, every, None))
-            times["with"].append(_train_step_seconds(rhm, width, train_steps, every,
-                                                     Path(tmp) / "train.nc"))
-    (early, (rss0, peak0)), (_, (rss1, peak1)) = sorted(memory.items())
-    records, per_record = monitor.n, monitor.nbytes_per_record
-    without, with_ = (statistics.median(times[k]) for k in ("without", "with"))
-    from .bench import machine
-
-    return {"benchmark": "record", "machine": machine(), "network": f"width {width}, L={L}, shared, float32",
-            "recorded": ", ".join(f.name for f in monitor.schema.fields), "every": every,
-            "steps": steps, "records": records, "bytes_per_record": per_record,
-            "memory_at_step": early, "rss_mb": [rss0, rss1], "peak_rss_mb": [peak0, peak1],
-            "peak_rss_growth_mb": peak1 - peak0, "file_mb": size / 1e6,
-            "compression_ratio": size / (records * per_record),
-            "write_mb_per_s": records * per_record / 1e6 / in_record,
-            "seconds_in_record": in_record, "seconds_loop": loop,
-            "train_steps": train_steps, "repeats": repeats,
+            runs["without"].append(_train_run(rhm, width, train_steps, every, None))
+            runs["with"].append(_train_run(rhm, width, train_steps, every, Path(tmp) / "t.nc"))
+    without, with_ = (statistics.median(t for t, _ in runs[k]) for k in ("without", "with"))
+    in_run = statistics.median(r / (t - r) for t, r in runs["with"])
+    return {"benchmark": "record", "machine": machine(),
+            "network": f"width {width}, L={L}, shared, float32", "recorded": "all weights",
+            "every": every, **out, "train_steps": train_steps, "repeats": repeats,
             "train_s_per_step_without": without, "train_s_per_step_with": with_,
-            "overhead_ratio": with_ / without - 1, "all_train_s_per_step": times,
-            "timer": "time.perf_counter; train: TrainResult.elapsed / steps, medians"}
+            "overhead_in_run": in_run, "overhead_ab": with_ / without - 1,
+            "train_runs_s_per_step": {k: [t for t, _ in v] for k, v in runs.items()},
+            "record_s_per_step": [r for _, r in runs["with"]],
+            "timer": "time.perf_counter; train: TrainResult.elapsed / steps; medians"}

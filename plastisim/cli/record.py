@@ -95,14 +95,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _draw_curve(plt, ds):
+    import numpy as np
+
     fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.5))
     x = ds["eval_step"].values
     for name in ("test_error", "train_error"):
         ax.plot(x, ds[name].values, marker="o", ms=3, label=name.replace("_", " "))
     ax.set(xscale="log", xlabel="plasticity steps", ylabel="error (fraction)", ylim=(0, 1))
     ax.legend()
-    ax_loss.plot(x, ds["train_loss"].values, marker="o", ms=3, color="C2")
-    ax_loss.set(xscale="log", yscale="log", xlabel="plasticity steps", ylabel="train loss")
+    loss = ds["train_loss"].values
+    ax_loss.plot(x, loss, marker="o", ms=3, color="C2")
+    spans_decades = np.nanmin(loss) > 0 and np.nanmax(loss) > 10 * np.nanmin(loss)
+    ax_loss.set(xscale="log", yscale="log" if spans_decades else "linear",
+                xlabel="plasticity steps", ylabel="train loss")
     return fig
 
 
@@ -121,14 +126,18 @@ def _draw_norms(plt, ds):
 
 
 def _draw_histograms(plt, ds):
+    import numpy as np
+
     from .. import analysis
 
     names = analysis.synapse_names(ds)
     fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 3), squeeze=False)
     for ax, s in zip(axes[0], names):
         w = ds[f"weight_{s}"]
+        ends = {i: w.isel(step=i).values.ravel() for i in (0, -1)}
+        bins = np.histogram_bin_edges(np.concatenate(list(ends.values())), bins=50)
         for i, label in ((0, "first"), (-1, "last")):
-            ax.hist(w.isel(step=i).values.ravel(), bins=50, histtype="step",
+            ax.hist(ends[i], bins=bins, histtype="step",
                     label=f"{label} (step {int(w['step'][i])})")
         ax.set(title=s, xlabel="weight", ylabel="count" if s == names[0] else None)
     axes[0][0].legend(fontsize=7)
