@@ -1,6 +1,6 @@
 """Markdown tables for docs/results.md from the study files (masking.py, sample_complexity.py).
 
-    python analyses/results_tables.py runs/masking_L3_w128_s*.nc [--level 2]
+    python analyses/results_tables.py runs/masking_L3_w128_s*.nc [--levels 2 1]
 
 Files of the same study with different seeds are merged along ``seed``. Prints, per rule and P,
 the test error (mean ± std over seeds, n = number of seeds), P* from the seed-averaged curve,
@@ -21,7 +21,7 @@ def merge(paths: list[str]) -> xr.Dataset:
                                                       compat="override")
 
 
-def table(ds: xr.Dataset, level: int) -> str:
+def table(ds: xr.Dataset, levels: list[int]) -> str:
     n_classes = int(ds.attrs["rhm"].split("n_classes=")[1].split(",")[0])
     n_star = float(ds.attrs["n_star"])
     L = ds.sizes["layer"]
@@ -38,22 +38,25 @@ def table(ds: xr.Dataset, level: int) -> str:
         sc = sample_complexity(ds.P.values, err.mean("seed", skipna=True).values, n_classes)
         star = f"{sc.P_star / n_star:.2f}" if sc.crossed else f"> {ds.multiple.values[-1]:g}"
         lines.append(f"| `{rule}` | " + " | ".join(cells) + f" | {star} |")
-    lines += ["", f"Synonymic sensitivity S of the last hidden layer (layer {L}) to synonyms "
-              f"re-drawn below level {level}, mean over seeds:", "",
-              "| rule | " + " | ".join(f"{m:g}·n*" for m in ds.multiple.values) + " |",
-              "|" + "---|" * (ds.sizes["multiple"] + 1)]
-    for rule in ds.rule.values:
-        s = ds.sensitivity.sel(rule=rule, layer=L, level=level).mean("seed", skipna=True)
-        lines.append(f"| `{rule}` | " + " | ".join(f"{v:.2f}" for v in s.values) + " |")
+    for level in levels:
+        lines += ["", f"Synonymic sensitivity S of the last hidden layer (layer {L}) to synonyms "
+                  f"re-drawn below level {level}, mean over seeds:", "",
+                  "| rule | " + " | ".join(f"{m:g}·n*" for m in ds.multiple.values) + " |",
+                  "|" + "---|" * (ds.sizes["multiple"] + 1)]
+        for rule in ds.rule.values:
+            s = ds.sensitivity.sel(rule=rule, layer=L, level=level).mean("seed", skipna=True)
+            lines.append(f"| `{rule}` | " + " | ".join(f"{v:.2f}" for v in s.values) + " |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+")
-    parser.add_argument("--level", type=int, default=None, help="default: L-1")
+    parser.add_argument("--levels", nargs="+", type=int, default=None,
+                        help="sensitivity levels (default: L-1 and 1)")
     args = parser.parse_args()
     ds = merge(args.paths)
-    level = ds.sizes["layer"] - 1 if args.level is None else args.level
+    L = ds.sizes["layer"]
+    levels = args.levels or sorted({L - 1, 1}, reverse=True)
     print(f"{ds.attrs['rhm']}, width {ds.attrs['width']}\n")
-    print(table(ds, level))
+    print(table(ds, levels))
