@@ -10,13 +10,19 @@ CASES = [(Dense(), 1), (Patches(2, shared=True), 4), (Patches(2, shared=False), 
          (MeanPool(), 1)]
 
 
-@pytest.mark.parametrize("conn, post_positions", CASES, ids=str)
-def test_transpose_is_the_adjoint_of_the_drive(conn, post_positions, device):
-    gen = torch.Generator().manual_seed(0)
+def _projection(conn, post_positions: int, device: str, batch: int, seed: int):
+    """A 3 x 8 -> 5 x post_positions projection, random pre rates u and post signals δ."""
+    gen = torch.Generator().manual_seed(seed)
     pre, post = NeuronGroup("pre", 3, 8), NeuronGroup("post", 5, post_positions)
     syn = Synapses("w", pre, post, conn, generator=gen, dtype=torch.float64).to(device)
-    u = torch.randn(4, 3, 8, dtype=torch.float64, generator=gen).to(device)
-    delta = torch.randn(4, 5, post_positions, dtype=torch.float64, generator=gen).to(device)
+    u = torch.randn(batch, 3, 8, dtype=torch.float64, generator=gen).to(device)
+    delta = torch.randn(batch, 5, post_positions, dtype=torch.float64, generator=gen).to(device)
+    return syn, u, delta
+
+
+@pytest.mark.parametrize("conn, post_positions", CASES, ids=str)
+def test_transpose_is_the_adjoint_of_the_drive(conn, post_positions, device):
+    syn, u, delta = _projection(conn, post_positions, device, batch=4, seed=0)
     lhs = (syn.drive(syn.unfold(u)) * delta).sum()
     rhs = (u * syn.transpose(delta)).sum()
     assert torch.allclose(lhs, rhs, rtol=1e-12)
@@ -25,11 +31,7 @@ def test_transpose_is_the_adjoint_of_the_drive(conn, post_positions, device):
 @pytest.mark.parametrize("conn, post_positions", CASES, ids=str)
 def test_outer_is_the_gradient_of_the_mean_drive_product(conn, post_positions, device):
     """outer(δ, u) · c = ∇_w (1/B) Σ δ · a  (the three-factor form of a local gradient)."""
-    gen = torch.Generator().manual_seed(1)
-    pre, post = NeuronGroup("pre", 3, 8), NeuronGroup("post", 5, post_positions)
-    syn = Synapses("w", pre, post, conn, generator=gen, dtype=torch.float64).to(device)
-    u = torch.randn(6, 3, 8, dtype=torch.float64, generator=gen).to(device)
-    delta = torch.randn(6, 5, post_positions, dtype=torch.float64, generator=gen).to(device)
+    syn, u, delta = _projection(conn, post_positions, device, batch=6, seed=1)
     w = syn.w.clone().requires_grad_(True)
     ((syn.drive(syn.unfold(u), w) * delta).sum() / 6).backward()
     assert torch.allclose(syn.scale * syn.outer(delta, syn.unfold(u)), w.grad, rtol=1e-12)
