@@ -447,8 +447,8 @@ def _stream(net, steps: int, every: int, path: Path) -> dict:
             "seconds_in_record": monitor.seconds, "seconds_loop": time.perf_counter() - start}
 
 
-def bench_record(steps: int = 5_000, every: int = 100, width: int = 256, L: int = 3,
-                 train_steps: int = 200, repeats: int = 2, folder: str | None = None) -> dict:
+def bench_record(steps: int = 2_000, every: int = 100, width: int = 256, L: int = 3,
+                 train_steps: int = 64, repeats: int = 2, folder: str | None = None) -> dict:
     """Recording all weights of the width-``width``, depth-L PRX CNN every ``every`` steps.
 
     Stream (``_stream``, files in ``folder``): peak resident memory at steps/10 and at the end,
