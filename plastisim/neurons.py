@@ -48,6 +48,7 @@ class NeuronGroup:
         self.rate: Tensor | None = None
         self.dendrite: Tensor | None = None
         self.traces: dict[str, Trace] = {}
+        self._gate: Tensor | None = None
 
     def __repr__(self) -> str:
         return (f"NeuronGroup({self.name!r}, channels={self.channels}, "
@@ -61,17 +62,21 @@ class NeuronGroup:
         """Set the drive a and the rate f(a); returns the rate."""
         self.drive = drive
         self.rate = self._f(drive)
+        self._gate = None
         return self.rate
 
     def clamp(self, rate: Tensor) -> Tensor:
         """Impose the rate (input populations): drive = rate."""
         self.drive = self.rate = rate
+        self._gate = None
         return rate
 
     def gate(self) -> Tensor:
-        """f'(a), the post-synaptic gate of the last drive."""
-        return self._df(self.drive)
+        """f'(a), the post-synaptic gate of the last drive (computed once per drive)."""
+        if self._gate is None:
+            self._gate = self._df(self.drive)
+        return self._gate
 
     def reset(self) -> None:
-        self.drive = self.rate = self.dendrite = None
+        self.drive = self.rate = self.dendrite = self._gate = None
         self.traces = {}

@@ -117,6 +117,7 @@ class Synapses:
             shape = (post.positions,) + shape
         self.w = torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype) * init_std
         self.pre_trace = pre_trace     # None: the pre factor is the current rate (tau = 0)
+        self.fields: Tensor | None = None   # receptive fields u of the last propagate()
 
     def __repr__(self) -> str:
         return (f"Synapses({self.name!r}, {self.pre.name} -> {self.post.name}, "
@@ -138,8 +139,12 @@ class Synapses:
         return self.scale * torch.einsum("pik,bpk->bip", w, fields)
 
     def propagate(self) -> Tensor:
-        """Drive the post group from the pre group's rate; returns the post rate."""
-        return self.post.integrate(self.drive(self.unfold(self.pre.rate)))
+        """Drive the post group from the pre group's rate; returns the post rate.
+
+        The receptive fields of this step are kept in ``fields`` (the pre factor of rules).
+        """
+        self.fields = self.unfold(self.pre.rate)
+        return self.post.integrate(self.drive(self.fields))
 
     def outer(self, post_factor: Tensor, fields: Tensor) -> Tensor:
         """(1/B) Σ_b [Σ_p] post_{b,i,p} u_{b,p,k}: the Hebbian product, shaped like ``w``.

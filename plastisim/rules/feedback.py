@@ -112,13 +112,15 @@ class FeedbackRule:
     def step(self, net: Network, x: Tensor, y: Tensor) -> StepResult:
         """Forward, modulators, and the three-factor update direction of every projection."""
         logits = net.forward(x)
-        loss = F.cross_entropy(logits, y)
-        e = self.output_error(logits, y)
+        log_p = torch.log_softmax(logits, dim=1)
+        onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+        loss = -(log_p * onehot).sum(1).mean()                 # cross-entropy
+        e = log_p.exp() - onehot                              # = output_error(logits, y)
         mods = self.modulators(net, e, y)
         updates = {}
         for name, syn in net.synapses.items():
             post = mods[name] if name == "readout" else syn.post.gate() * mods[name]
-            updates[name] = -syn.scale * syn.outer(post, syn.unfold(syn.pre.rate))
+            updates[name] = syn.outer(post, syn.fields).mul_(-syn.scale)
         return StepResult(loss=loss.detach(), updates=updates, logits=logits.detach())
 
 
