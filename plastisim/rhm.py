@@ -112,6 +112,7 @@ class RHM:
                              f"m*n_classes <= v**s (m <= {v ** s // n_classes})")
         self.n_nodes = (self.s ** self.L - 1) // (self.s - 1)
         self.P_max: int = self.n_classes * self.m ** self.n_nodes
+        self._tuple_weights = self.v ** torch.arange(self.s - 1, -1, -1)   # base-v place values
         self.rules = self._draw_rules(_generator(self.seed))
         self._decoder = [self._tuple_table(r) for r in self.rules]
 
@@ -140,14 +141,12 @@ class RHM:
 
     def _tuple_digits(self, codes: Tensor) -> Tensor:
         """Base-v digits (..., s) of tuple codes, most significant first."""
-        powers = self.v ** torch.arange(self.s - 1, -1, -1)
-        return (codes.unsqueeze(-1) // powers) % self.v
+        return (codes.unsqueeze(-1) // self._tuple_weights) % self.v
 
     def _tuple_table(self, rules: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Sorted tuple codes of one level and, for each, its (parent, choice)."""
         n_parents = rules.shape[0]
-        powers = self.v ** torch.arange(self.s - 1, -1, -1)
-        codes = (rules * powers).sum(-1).reshape(-1)       # (n_parents*m,)
+        codes = (rules * self._tuple_weights).sum(-1).reshape(-1)       # (n_parents*m,)
         order = torch.argsort(codes)
         parent = torch.arange(n_parents).repeat_interleave(self.m)
         choice = torch.arange(self.m).repeat(n_parents)
@@ -268,11 +267,10 @@ class RHM:
         n = x.shape[0]
         bad = (x < 0) | (x >= self.v)
         latents, choices = [torch.where(bad, -1, x)], []
-        powers = self.v ** torch.arange(self.s - 1, -1, -1)
         for level in reversed(range(self.L)):
             codes_sorted, parent_of, choice_of = self._decoder[level]
             tuples = latents[0].reshape(n, self.s ** level, self.s)
-            code = (tuples.clamp(min=0) * powers).sum(-1)
+            code = (tuples.clamp(min=0) * self._tuple_weights).sum(-1)
             pos = torch.searchsorted(codes_sorted, code).clamp(max=codes_sorted.numel() - 1)
             ok = (codes_sorted[pos] == code) & (tuples >= 0).all(-1)
             latents.insert(0, torch.where(ok, parent_of[pos], -1))

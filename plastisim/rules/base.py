@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -24,6 +26,14 @@ class StepResult:
     updates: dict[str, Tensor]                # update direction per projection (shape of w)
     logits: Tensor | None = None              # (B, n_c) when the rule runs the readout
     signals: dict[str, Tensor] = field(default_factory=dict)   # recordable extras
+
+
+def cross_entropy_error(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """(mean cross-entropy, e = softmax(z) − onehot(y)) from one log-softmax; e (B, n_c) is the
+    readout's modulator (the gradient of the per-sample loss with respect to the logits)."""
+    log_p = torch.log_softmax(logits, dim=1)
+    onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+    return -(log_p * onehot).sum(1).mean(), log_p.exp() - onehot
 
 
 @dataclass

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from ..errors import impossible
 from ..network import Network
-from .base import StepResult
+from .base import StepResult, cross_entropy_error
 from .registry import RuleInfo, register
 
 
@@ -88,10 +88,6 @@ class FeedbackRule:
             self.feedback[name] = b.to(device=syn.w.device, dtype=syn.w.dtype)
 
     # --- factors ------------------------------------------------------------------------------
-    def output_error(self, logits: Tensor, y: Tensor) -> Tensor:
-        """e = softmax(z) − onehot(y): (B, n_c). The readout's modulator."""
-        return torch.softmax(logits, dim=1) - F.one_hot(y, logits.shape[1]).to(logits.dtype)
-
     def modulators(self, net: Network, e: Tensor, y: Tensor) -> dict[str, Tensor]:
         """M_l (B, C_l, P_l) for every projection, readout included (its M is e)."""
         syns = list(net.synapses.values())
@@ -112,10 +108,7 @@ class FeedbackRule:
     def step(self, net: Network, x: Tensor, y: Tensor) -> StepResult:
         """Forward, modulators, and the three-factor update direction of every projection."""
         logits = net.forward(x)
-        log_p = torch.log_softmax(logits, dim=1)
-        onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
-        loss = -(log_p * onehot).sum(1).mean()                 # cross-entropy
-        e = log_p.exp() - onehot                              # = output_error(logits, y)
+        loss, e = cross_entropy_error(logits, y)
         mods = self.modulators(net, e, y)
         updates = {}
         for name, syn in net.synapses.items():

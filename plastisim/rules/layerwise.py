@@ -31,13 +31,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import impossible
 from ..network import Network
 from ..rhm import one_hot
-from .base import StepContext, StepResult
+from .base import StepContext, StepResult, cross_entropy_error
 
 PAIRS = ("views", "siblings")
 
@@ -203,8 +202,7 @@ class LayerwiseRule:
 def readout_step(net: Network, x: Tensor, y: Tensor) -> StepResult:
     """The delta rule on the readout only: Δβ = −η c e ⊗ h̄_L, e = softmax(z) − onehot(y)."""
     logits = net.forward(x)
+    loss, e = cross_entropy_error(logits, y)
     readout = net.synapses["readout"]
-    e = torch.softmax(logits, 1) - F.one_hot(y, logits.shape[1]).to(logits.dtype)
-    dw = -readout.scale * readout.outer(e.unsqueeze(-1), readout.unfold(readout.pre.rate))
-    return StepResult(loss=F.cross_entropy(logits, y).detach(), updates={"readout": dw},
-                      logits=logits.detach())
+    dw = -readout.scale * readout.outer(e.unsqueeze(-1), readout.fields)
+    return StepResult(loss=loss.detach(), updates={"readout": dw}, logits=logits.detach())
