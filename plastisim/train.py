@@ -126,6 +126,7 @@ class _Data:
     y_test: torch.Tensor
     batch: RHMBatch
     rhm: object
+    fields: torch.Tensor | None = None   # readout receptive fields of x (readout phase)
 
 
 def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
@@ -164,6 +165,10 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
                 if options.schedule == "cosine" else None)
     evaluate_at = evaluation_epochs(epochs, options.evaluations)
+    # the layers below the readout are frozen in the readout phase: compute their output once
+    # (unless a monitor records the rates of every step)
+    data.fields = (readout_fields(net, data.x) if phase == "readout" and monitor is None
+                   else None)
     shuffle = torch.Generator().manual_seed(options.seed)
     n, first_epoch = data.x.shape[0], (result.history["epoch"] or [0])[-1]
     stops = phase != "local"          # a self-supervised loss has no "learned" threshold
@@ -226,8 +231,19 @@ def _step(rule, net: Network, data: _Data, rows, cpu_rows, step_index: int, phas
     if phase == "joint":
         return rule.step(net, x, y)
     ctx = StepContext(rhm=data.rhm, batch=data.batch[cpu_rows], step=step_index, pool=data.batch,
-                      rows=cpu_rows)
+                      rows=cpu_rows, fields=None if data.fields is None else data.fields[rows])
     return rule.step(net, x, y, ctx, phase)
+
+
+@torch.no_grad()
+def readout_fields(net: Network, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """The readout's receptive fields h̄_L (N, 1, C) of every row of x, in chunks."""
+    readout = net.synapses["readout"]
+    parts = []
+    for i in range(0, x.shape[0], chunk):
+        net.forward(x[i:i + chunk])
+        parts.append(readout.fields)
+    return torch.cat(parts)
 
 
 def _non_finite(loss: torch.Tensor, tensors: dict) -> str:

@@ -153,3 +153,28 @@ def test_views_from_the_training_set_share_latents_and_match_autograd():
         assert set(RHM.index(partner)) <= set(RHM.index(pool))       # no new inputs
     x = ps.one_hot(pool[rows].x, RHM.v, torch.float64)
     assert_rule_matches_autograd(rule, net, x, pool[rows].y, ctx)
+
+
+@pytest.mark.parametrize("n", [8, 40], ids=["gram-B<C", "covariance-B>=C"])
+def test_vicreg_covariance_term_by_either_route_equals_autograd(n):
+    """Width 24: a batch of 8 takes the Gram-matrix route, 40 the covariance route."""
+    net = hierarchy(RHM, 24, seed=3, dtype=torch.float64)
+    batch = RHM.sample(n, seed=4)
+    x = ps.one_hot(batch.x, RHM.v, torch.float64)
+    ctx = StepContext(rhm=RHM, batch=batch)
+    rule = rules.get("vicreg", lambda_cov=5.0)
+    rule.prepare(net)
+    _warm(rule, net, x, batch.y, ctx)
+    assert_rule_matches_autograd(rule, net, x, batch.y, ctx, rtol=1e-5)
+
+
+def test_readout_step_on_cached_fields_equals_a_forward_pass():
+    """The readout phase reuses the frozen layers' output computed once (train.readout_fields)."""
+    from plastisim.rules.layerwise import readout_step
+    from plastisim.train import readout_fields
+    net, x, y, _ = _setup()
+    direct = readout_step(net, x, y)
+    cached = readout_step(net, x, y, readout_fields(net, x, chunk=7))
+    torch.testing.assert_close(cached.updates["readout"], direct.updates["readout"],
+                               rtol=1e-12, atol=0)
+    torch.testing.assert_close(cached.loss, direct.loss, rtol=1e-12, atol=0)

@@ -45,6 +45,7 @@ class StepContext:
     step: int = 0
     pool: object = None             # the whole training set (RHMBatch)
     rows: object = None             # indices of the rows of x in ``pool``
+    fields: Tensor | None = None    # the readout's receptive fields of x (frozen layers below)
 
 
 class Rule(Protocol):

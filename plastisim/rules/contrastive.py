@@ -99,9 +99,9 @@ class ContrastiveRule(LayerwiseRule):
         # dendritic prediction and retrodiction, gated by the modulator
         G_t = -(g_pos[:, None] * pred) / (C * P)
         G_t = G_t - (g_neg[:, None] * pred).roll(-1, 0) / (C * P)        # negatives: their own row
-        G_c = -torch.einsum("ij,bip->bjp", W, g_pos[:, None] * t + g_neg[:, None] * t_neg) / (C * P)
-        dW = (torch.einsum("bp,bip,bjp->ij", g_pos, t, c)
-              + torch.einsum("bp,bip,bjp->ij", g_neg, t_neg, c)) / (C * B * P)
+        gated_t = g_pos[:, None] * t + g_neg[:, None] * t_neg          # γ-gated targets
+        G_c = -torch.einsum("ij,bip->bjp", W, gated_t) / (C * P)
+        dW = torch.einsum("bip,bjp->ij", gated_t, c) / (C * B * P)
         return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}
 
     def _pair_signs(self, B: int, device) -> Tensor | None:

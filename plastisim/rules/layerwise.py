@@ -102,15 +102,17 @@ class LayerwiseRule:
         self.state = {}
 
     # --- pairs ----------------------------------------------------------------------------------
-    def _forward_rates(self, net: Network, x: Tensor, weights: dict | None = None
-                       ) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """(u, a, h) of every hidden layer for inputs x, without touching the readout.
+    def _forward_rates(self, net: Network, x: Tensor, weights: dict | None = None,
+                       depth: int | None = None) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """(u, a, h) of the first ``depth`` hidden layers (default: all) for inputs x, without
+        touching the readout.
 
         ``weights`` replaces the synapses' weights (autograd checks); each layer's input is
         then detached, so that a layer's loss reaches only its own weights.
         """
         out, h = [], x
-        for syn in list(net.synapses.values())[:-1]:
+        hidden = list(net.synapses.values())[:-1]
+        for syn in hidden[:len(hidden) if depth is None else depth]:
             u = syn.unfold(h if weights is None else h.detach())
             a = syn.drive(u, None if weights is None else weights[syn.name])
             h = torch.relu(a)
@@ -126,8 +128,10 @@ class LayerwiseRule:
         levels = self.levels(rhm.L, len(layers))
         views: dict[int, list] = {}
         for level in sorted(set(levels)):
+            # a view only travels up to the deepest layer that pairs with it
+            depth = 1 + max(l for l, used in enumerate(levels) if used == level)
             x2 = one_hot(self._view(ctx, level).x, rhm.v, x.dtype).to(x.device)
-            views[level] = self._forward_rates(net, x2, weights)
+            views[level] = self._forward_rates(net, x2, weights, depth)
         return [(u, a, h) + views[level][l] + ("views",)
                 for l, ((u, a, h), level) in enumerate(zip(layers, levels))]
 
@@ -158,7 +162,7 @@ class LayerwiseRule:
     def step(self, net: Network, x: Tensor, y: Tensor, ctx: StepContext | None = None,
              phase: str = "local") -> StepResult:
         if phase == "readout":
-            return readout_step(net, x, y)
+            return readout_step(net, x, y, None if ctx is None else ctx.fields)
         syns = list(net.synapses.values())
         updates = {syn.name: torch.zeros_like(syn.w) for syn in syns}
         updates.update({k: torch.zeros_like(v) for k, v in self.extra_parameters().items()})
@@ -199,10 +203,19 @@ class LayerwiseRule:
         return {}
 
 
-def readout_step(net: Network, x: Tensor, y: Tensor) -> StepResult:
-    """The delta rule on the readout only: Δβ = −η c e ⊗ h̄_L, e = softmax(z) − onehot(y)."""
-    logits = net.forward(x)
-    loss, e = cross_entropy_error(logits, y)
+def readout_step(net: Network, x: Tensor, y: Tensor, fields: Tensor | None = None
+                 ) -> StepResult:
+    """The delta rule on the readout only: Δβ = −η c e ⊗ h̄_L, e = softmax(z) − onehot(y).
+
+    ``fields`` (B, 1, C): the readout's receptive fields h̄_L of the rows of x when the layers
+    below are frozen and the training loop has computed them once; else a forward pass.
+    """
     readout = net.synapses["readout"]
-    dw = -readout.scale * readout.outer(e.unsqueeze(-1), readout.fields)
+    if fields is None:
+        logits = net.forward(x)
+        fields = readout.fields
+    else:
+        logits = readout.drive(fields).reshape(x.shape[0], -1)
+    loss, e = cross_entropy_error(logits, y)
+    dw = -readout.scale * readout.outer(e.unsqueeze(-1), fields)
     return StepResult(loss=loss.detach(), updates={"readout": dw}, logits=logits.detach())

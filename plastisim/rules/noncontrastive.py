@@ -114,27 +114,44 @@ class VICRegRule(LayerwiseRule):
     """VICReg-like with statistics over the streams of the batch."""
 
     def layer_signals(self, l: int, z: Tensor, z2: Tensor):
-        p = self.params
-        loss = vicreg_loss(z, z2, p)
-        inv = 2 * p.lambda_inv * (z - z2) / z.shape[1]
-        G = (inv + self._regulariser(z)) / z.shape[-1]
-        G2 = (-inv + self._regulariser(z2)) / z.shape[-1]
-        return loss.detach(), G, G2, {}
+        p, (B, C, P) = self.params, z.shape
+        reg, grad = self._regulariser(z)
+        reg2, grad2 = self._regulariser(z2)
+        loss = (p.lambda_inv * (z - z2).pow(2).sum() / (B * C) + reg + reg2) / P
+        inv = 2 * p.lambda_inv * (z - z2) / C
+        return loss.detach(), (inv + grad) / P, (-inv + grad2) / P, {}
 
     def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
         return vicreg_loss(z, z2, self.params)
 
-    def _regulariser(self, x: Tensor) -> Tensor:
-        """B ∂/∂x of the variance and covariance terms of one branch (one position each)."""
+    def _regulariser(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Variance and covariance terms of one branch: (their value summed over positions,
+        B ∂/∂x of it).
+
+        With X the centred rates of one position (B × C) and Cov = XᵀX/(B−1), the covariance
+        term needs ‖Cov‖²_F and X·Cov. When the batch is smaller than the layer (B < C) both
+        come from the B × B Gram matrix K = XXᵀ: ‖XᵀX‖_F = ‖XXᵀ‖_F and X(XᵀX) = (XXᵀ)X — the
+        same numbers at cost B²C instead of BC².
+        """
         p, (B, C, P) = self.params, x.shape
         centred = x - x.mean(0, keepdim=True)
-        std = (centred.pow(2).sum(0) / (B - 1) + p.eps).sqrt()             # (C, P)
+        var = centred.pow(2).sum(0) / (B - 1)                              # (C, P) = diag Cov
+        std = (var + p.eps).sqrt()
         active = (std < p.gamma).to(x.dtype)
         var_term = -p.lambda_var * B * active * centred / ((B - 1) * std * C)
-        cov = torch.einsum("bip,bjp->pij", centred, centred) / (B - 1)    # (P, C, C)
-        off = cov - torch.diag_embed(cov.diagonal(dim1=1, dim2=2))
-        cov_term = 4 * p.lambda_cov * B * torch.einsum("bjp,pji->bip", centred, off) / ((B - 1) * C)
-        return var_term + cov_term
+        if B < C:
+            X = centred.permute(2, 0, 1)                                    # (P, B, C)
+            gram = X @ X.transpose(1, 2)                                    # (P, B, B)
+            frobenius = gram.pow(2).sum() / (B - 1) ** 2
+            x_cov = (gram @ X).permute(1, 2, 0) / (B - 1)                   # (B, C, P)
+        else:
+            cov = torch.einsum("bip,bjp->pij", centred, centred) / (B - 1)  # (P, C, C)
+            frobenius = cov.pow(2).sum()
+            x_cov = torch.einsum("bjp,pji->bip", centred, cov)
+        x_off = x_cov - centred * var                          # X·(Cov − diag Cov)
+        value = (p.lambda_var * torch.relu(p.gamma - std).sum()
+                 + p.lambda_cov * (frobenius - var.pow(2).sum())) / C
+        return value, var_term + 4 * p.lambda_cov * B * x_off / ((B - 1) * C)
 
 
 _COMMON = dict(modifies="w1..wL; then readout (delta rule)", pre="pre-synaptic rate u",
