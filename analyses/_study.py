@@ -36,16 +36,22 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 
 
 def run_one(rhm: ps.RHM, spec: str, n_train: int, seed: int, width: int, steps: int,
-            min_epochs: int, local_epochs: int = 30) -> dict:
-    """Train one network; the step budget is max(steps, min_epochs passes) at every P."""
+            min_epochs: int, local_epochs: int = 30, local_steps: int = 0,
+            readout_epochs: int = 0) -> dict:
+    """Train one network. Budget at every P: max(steps, min_epochs passes) for rules trained
+    end to end; max(local_steps, local_epochs passes) of local plasticity, then
+    ``readout_epochs`` (0: the rule's default) of readout for self-supervised rules."""
     name, params = parse_spec(spec)
     train_set, test_set = rhm.split(n_train, min(10_000, rhm.P_max - n_train), seed=1000 + seed)
     net = hierarchy(rhm, width, seed=seed)
     seed_key = "feedback_seed" if "feedback_seed" in rules.make_params(name).__dict__ else "seed"
+    local = getattr(rules.get(name), "phases", ("joint",))[0] == "local"
+    if local and readout_epochs and "readout_epochs" not in params:
+        params["readout_epochs"] = readout_epochs
     rule = rules.get(name, **{seed_key: seed, **params})
     batch_size = 128
-    if getattr(rule, "phases", ("joint",))[0] == "local":
-        epochs = local_epochs                       # self-supervised phase, then readout
+    if local:                                       # self-supervised phase, then readout
+        epochs = max(math.ceil(local_steps * batch_size / n_train), local_epochs)
     else:
         epochs = max(math.ceil(steps * batch_size / n_train), min_epochs)
     result = train(net, rule, train_set, test_set,

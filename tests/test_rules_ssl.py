@@ -156,13 +156,15 @@ def test_views_from_the_training_set_share_latents_and_match_autograd():
 
 
 @pytest.mark.parametrize("n", [8, 40], ids=["gram-B<C", "covariance-B>=C"])
-def test_vicreg_covariance_term_by_either_route_equals_autograd(n):
+@pytest.mark.parametrize("name,params", [("vicreg", {"lambda_cov": 5.0}),
+                                         ("lpl", {"lambda_decorr": 50.0})])
+def test_covariance_terms_by_either_route_equal_autograd(name, params, n):
     """Width 24: a batch of 8 takes the Gram-matrix route, 40 the covariance route."""
     net = hierarchy(RHM, 24, seed=3, dtype=torch.float64)
     batch = RHM.sample(n, seed=4)
     x = ps.one_hot(batch.x, RHM.v, torch.float64)
     ctx = StepContext(rhm=RHM, batch=batch)
-    rule = rules.get("vicreg", lambda_cov=5.0)
+    rule = rules.get(name, **params)
     rule.prepare(net)
     _warm(rule, net, x, batch.y, ctx)
     assert_rule_matches_autograd(rule, net, x, batch.y, ctx, rtol=1e-5)

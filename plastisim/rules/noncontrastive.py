@@ -1,21 +1,24 @@
 r"""Non-contrastive layer-local rules: LPL-like and VICReg-like.
 
-LPL, Latent Predictive Learning (Halvagal & Zenke, Nat. Neurosci. 26, 1906, 2023). Per stream,
-neuron i and position, with d_i = z_i − z̄_i and running traces z̄ (mean) and σ² (variance):
+LPL, Latent Predictive Learning (Halvagal & Zenke, Nat. Neurosci. 26, 1906, 2023), with the
+decorrelation term of the authors' erratum (github.com/fmi-basel/latent-predictive-learning,
+ERRATUM.md: the squared off-diagonal *covariance* over the batch, not the per-sample product
+d_i² d_k² printed in the article's Methods). Per stream b, neuron i and position p, with
+d = z − z̄ and running traces z̄ (mean) and σ² (variance):
 
     ℓ = (1/BP) Σ_{b,p} [ (1/2C) Σ_i (z_i − sg(z'_i))²                       predictive
-                        − (λ₁/2C) Σ_i d_i² / (σ_i² + ξ)                     Hebbian (variance)
-                        + λ₂/(C(C−1)) Σ_{i≠j} d_i² d_j² ]                   decorrelation
+                        − (λ₁/2C) Σ_i d_i² / (σ_i² + ξ) ]                   Hebbian (variance)
+        + λ₂/(P C(C−1)) Σ_p Σ_{i≠k} K_{ik,p}²,   K_p = d_pᵀ d_p / (B−1)     decorrelation
 
 z' is the other member of the pair (the previous input of the stream: a view or a sibling),
 with a stop-gradient. The traces are neuron state, z̄ ← z̄ + (1 − e^{−1/τ})(z − z̄) and
 σ² ← σ² + (1 − e^{−1/τ})((z − z̄)² − σ²) after each step (τ in steps), initialised from the
-first batch; they are constants for the gradient. The post-synaptic factor is then local:
+first batch; they are constants for the gradient. The post-synaptic factor (B ∂ℓ/∂z) is
 
-    G_i = [ (z_i − z'_i) − λ₁ d_i/(σ_i² + ξ) + 4λ₂/(C−1) · d_i Σ_{j≠i} d_j² ] / (C P)
+    G_i = [ (z_i − z'_i) − λ₁ d_i/(σ_i² + ξ) ] / (C P)  +  4λ₂ B Σ_{k≠i} d_k K_{ik} / (P C(C−1)(B−1))
 
-We implement the gradient of this loss exactly (checked against autograd); the decorrelation
-term is the squared product of centred activities, the form of the authors' corrected rule.
+— the erratum's corrected rule: the first two terms are the neuron's own, the decorrelation
+term reads the covariances K over the batch of streams (population statistics, like VICReg).
 
 VICReg-like (Bardes, Ponce & LeCun, ICLR 2022), per layer and position, statistics over the B
 streams (population statistics: less local than LPL's per-stream traces):
@@ -59,9 +62,33 @@ def lpl_loss(z: Tensor, z2: Tensor, mean: Tensor, var: Tensor, p: LPLParams) -> 
     d = z - mean
     pred = 0.5 * (z - z2.detach()).pow(2).sum(1) / C
     hebb = -0.5 * p.lambda_hebb * (d.pow(2) / (var + p.xi)).sum(1) / C
-    d2 = d.pow(2)
-    decorr = p.lambda_decorr * (d2.sum(1).pow(2) - d2.pow(2).sum(1)) / (C * (C - 1))
-    return (pred + hebb + decorr).sum() / (B * P)
+    cov = torch.einsum("bip,bjp->pij", d, d) / max(B - 1, 1)
+    off = cov - torch.diag_embed(cov.diagonal(dim1=1, dim2=2))
+    decorr = p.lambda_decorr * off.pow(2).sum() / (C * (C - 1) * P)
+    return (pred + hebb).sum() / (B * P) + decorr
+
+
+def off_diagonal_covariance(d: Tensor) -> tuple[Tensor, Tensor]:
+    """For rates d (B, C, P) already centred, with K_p = d_pᵀ d_p/(B−1) per position:
+    (Σ_p Σ_{i≠k} K_{ik,p}², d·(K − diag K) of shape (B, C, P)).
+
+    When the batch is smaller than the layer (B < C) both come from the B × B Gram matrix
+    G = d_p d_pᵀ: ‖dᵀd‖_F = ‖ddᵀ‖_F and d(dᵀd) = (ddᵀ)d — the same numbers at cost B²C
+    instead of BC² per position.
+    """
+    B, C, P = d.shape
+    n = max(B - 1, 1)
+    var = d.pow(2).sum(0) / n                                              # (C, P) = diag K
+    if B < C:
+        X = d.permute(2, 0, 1)                                              # (P, B, C)
+        gram = X @ X.transpose(1, 2)                                        # (P, B, B)
+        frobenius = gram.pow(2).sum() / n ** 2
+        d_cov = (gram @ X).permute(1, 2, 0) / n                             # (B, C, P)
+    else:
+        cov = torch.einsum("bip,bjp->pij", d, d) / n                        # (P, C, C)
+        frobenius = cov.pow(2).sum()
+        d_cov = torch.einsum("bjp,pji->bip", d, cov)
+    return frobenius - var.pow(2).sum(), d_cov - d * var
 
 
 def vicreg_loss(z: Tensor, z2: Tensor, p: VICRegParams) -> Tensor:
@@ -81,19 +108,22 @@ def vicreg_loss(z: Tensor, z2: Tensor, p: VICRegParams) -> Tensor:
 
 @dataclass
 class LPLRule(LayerwiseRule):
-    """LPL with per-stream running statistics (neuron traces)."""
+    """LPL with per-stream running mean and variance (neuron traces) and the erratum's
+    decorrelation over the batch."""
 
     def layer_signals(self, l: int, z: Tensor, z2: Tensor):
         p, (B, C, P) = self.params, z.shape
         mean, var = self._statistics(l, z)
         d = z - mean
-        loss = lpl_loss(z, z2, mean, var, p)
-        d2 = d.pow(2)
-        G = ((z - z2) - p.lambda_hebb * d / (var + p.xi)
-             + 4 * p.lambda_decorr / (C - 1) * d * (d2.sum(1, keepdim=True) - d2)) / (C * P)
+        off_squared, d_off = off_diagonal_covariance(d)
+        pred = 0.5 * (z - z2).pow(2).sum() / C
+        hebb = -0.5 * p.lambda_hebb * (d.pow(2) / (var + p.xi)).sum() / C
+        loss = (pred + hebb) / (B * P) + p.lambda_decorr * off_squared / (C * (C - 1) * P)
+        G = (((z - z2) - p.lambda_hebb * d / (var + p.xi)) / (C * P)
+             + 4 * p.lambda_decorr * B * d_off / (P * C * (C - 1) * max(B - 1, 1)))
         # decay traces toward this step's activity
         rate = 1 - math.exp(-1 / p.tau_stats)
-        self.state[l] = (mean + rate * d, var + rate * (d2 - var))
+        self.state[l] = (mean + rate * d, var + rate * (d.pow(2) - var))
         return loss.detach(), G, None, {}
 
     def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
@@ -126,31 +156,14 @@ class VICRegRule(LayerwiseRule):
 
     def _regulariser(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Variance and covariance terms of one branch: (their value summed over positions,
-        B ∂/∂x of it).
-
-        With X the centred rates of one position (B × C) and Cov = XᵀX/(B−1), the covariance
-        term needs ‖Cov‖²_F and X·Cov. When the batch is smaller than the layer (B < C) both
-        come from the B × B Gram matrix K = XXᵀ: ‖XᵀX‖_F = ‖XXᵀ‖_F and X(XᵀX) = (XXᵀ)X — the
-        same numbers at cost B²C instead of BC².
-        """
+        B ∂/∂x of it); the covariance part by ``off_diagonal_covariance``."""
         p, (B, C, P) = self.params, x.shape
         centred = x - x.mean(0, keepdim=True)
-        var = centred.pow(2).sum(0) / (B - 1)                              # (C, P) = diag Cov
-        std = (var + p.eps).sqrt()
+        std = (centred.pow(2).sum(0) / (B - 1) + p.eps).sqrt()             # (C, P)
         active = (std < p.gamma).to(x.dtype)
         var_term = -p.lambda_var * B * active * centred / ((B - 1) * std * C)
-        if B < C:
-            X = centred.permute(2, 0, 1)                                    # (P, B, C)
-            gram = X @ X.transpose(1, 2)                                    # (P, B, B)
-            frobenius = gram.pow(2).sum() / (B - 1) ** 2
-            x_cov = (gram @ X).permute(1, 2, 0) / (B - 1)                   # (B, C, P)
-        else:
-            cov = torch.einsum("bip,bjp->pij", centred, centred) / (B - 1)  # (P, C, C)
-            frobenius = cov.pow(2).sum()
-            x_cov = torch.einsum("bjp,pji->bip", centred, cov)
-        x_off = x_cov - centred * var                          # X·(Cov − diag Cov)
-        value = (p.lambda_var * torch.relu(p.gamma - std).sum()
-                 + p.lambda_cov * (frobenius - var.pow(2).sum())) / C
+        off_squared, x_off = off_diagonal_covariance(centred)
+        value = (p.lambda_var * torch.relu(p.gamma - std).sum() + p.lambda_cov * off_squared) / C
         return value, var_term + 4 * p.lambda_cov * B * x_off / ((B - 1) * C)
 
 
@@ -158,7 +171,8 @@ _COMMON = dict(modifies="w1..wL; then readout (delta rule)", pre="pre-synaptic r
                third_factor="none", records=("loss",))
 register(RuleInfo(name="lpl", family="noncontrastive", local=True,
                   post="gate f'(a) × [(z − z') − λ₁ d/σ² + decorrelation]",
-                  modulator="none (running mean and variance are the neuron's own traces)",
+                  modulator="none (mean, variance: the neuron's own traces; decorrelation: "
+                            "covariances over the batch, lateral in the paper's reading)",
                   reference="Halvagal & Zenke 2023 (LPL)", **_COMMON),
          LPLParams, lambda p: LPLRule(p))
 register(RuleInfo(name="vicreg", family="noncontrastive", local=False,
