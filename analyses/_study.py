@@ -118,7 +118,8 @@ def report(ds: xr.Dataset, rhm: ps.RHM, png: Path) -> dict[str, float]:
         ax.errorbar(ds.multiple, mean, yerr=std, marker="o", label=spec, capsize=2)
         pstar = sample_complexity(ds.P.values, mean.values, rhm.n_classes)
         stars[str(spec)] = pstar.P_star / rhm.n_star
-        print(f"{spec:40s} P* = {pstar.P_star / rhm.n_star:.3g} · n_c·m^L" if pstar.crossed
+        bound = "≤" if pstar.below_grid else "="
+        print(f"{spec:40s} P* {bound} {pstar.P_star / rhm.n_star:.3g} · n_c·m^L" if pstar.crossed
               else f"{spec:40s} P* > {ds.multiple.values[-1]:g} · n_c·m^L (not crossed)")
         s = ds.sensitivity.sel(rule=spec, layer=rhm.L, level=rhm.L - 1)
         ax2.plot(ds.multiple, s.mean("seed"), marker="o", label=spec)

@@ -47,6 +47,7 @@ class SampleComplexity:
     threshold: float     # error threshold = fraction · chance
     grid: tuple[float, ...]
     crossed: bool
+    below_grid: bool = False  # already below at the smallest P: P* is only an upper bound
 
 
 def sample_complexity(P: Sequence[float], error: Sequence[float], n_classes: int,
@@ -67,7 +68,7 @@ def sample_complexity(P: Sequence[float], error: Sequence[float], n_classes: int
         return SampleComplexity(float("nan"), threshold, grid, False)
     i = int(below[0])
     if i == 0:
-        return SampleComplexity(float(P_arr[0]), threshold, grid, True)
+        return SampleComplexity(float(P_arr[0]), threshold, grid, True, below_grid=True)
     # linear in log P between the last point above and the first point below the threshold
     lo, hi = np.log(P_arr[i - 1]), np.log(P_arr[i])
     t = (err[i - 1] - threshold) / (err[i - 1] - err[i])

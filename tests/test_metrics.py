@@ -25,7 +25,9 @@ def test_sample_complexity_interpolates_in_log_p():
 def test_sample_complexity_not_crossed_and_bad_grid():
     sc = sample_complexity([1, 2, 4], [0.8, 0.7, 0.6], n_classes=8)
     assert not sc.crossed and math.isnan(sc.P_star)
-    assert sample_complexity([1, 2], [0.01, 0.0], 8).P_star == 1.0
+    first = sample_complexity([1, 2], [0.01, 0.0], 8)
+    assert first.P_star == 1.0 and first.below_grid       # only an upper bound
+    assert not sample_complexity([1, 2], [0.5, 0.0], 8).below_grid
     assert sample_complexity([1, 2, 4], [0.8, np.nan, 0.0], 8).P_star == pytest.approx(
         math.exp(math.log(1) + (0.8 - 0.0875) / 0.8 * math.log(4)))
     with pytest.raises(ConfigError, match="increasing"):
