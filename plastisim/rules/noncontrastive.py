@@ -21,7 +21,7 @@ first batch; they are constants for the gradient. The post-synaptic factor (B �
 term reads the covariances K over the batch of streams (population statistics, like VICReg).
 
 VICReg-like (Bardes, Ponce & LeCun, ICLR 2022), per layer and position, statistics over the B
-streams (population statistics: less local than LPL's per-stream traces):
+streams (population statistics, as LPL's decorrelation term):
 
     ℓ = (1/P) Σ_p [ λ_inv/(BC) Σ_{b,i} (z − z')² + (λ_var/C) Σ_i Σ_{x∈{z,z'}} max(0, γ − s_i(x))
                    + (λ_cov/C) Σ_{x∈{z,z'}} Σ_{i≠j} Cov(x)_{ij}² ],   s_i = sqrt(Var_b(x_i) + ε)
