@@ -12,8 +12,8 @@ RHM = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
 SSL = ["clapp", "clapp_s", "infonce", "lpl", "vicreg", "supcon"]
 
 
-def _setup(shared=True, n=24, seed=0, device="cpu"):
-    net = hierarchy(RHM, 12, shared=shared, seed=seed, dtype=torch.float64, device=device)
+def _setup(shared=True, n=24, seed=0, device="cpu", width=12):
+    net = hierarchy(RHM, width, shared=shared, seed=seed, dtype=torch.float64, device=device)
     batch = RHM.sample(n, seed=seed + 1)
     x = ps.one_hot(batch.x, RHM.v, torch.float64).to(device)
     return net, x, batch.y.to(device), StepContext(rhm=RHM, batch=batch)
@@ -160,14 +160,11 @@ def test_views_from_the_training_set_share_latents_and_match_autograd():
                                          ("lpl", {"lambda_decorr": 50.0})])
 def test_covariance_terms_by_either_route_equal_autograd(name, params, n):
     """Width 24: a batch of 8 takes the Gram-matrix route, 40 the covariance route."""
-    net = hierarchy(RHM, 24, seed=3, dtype=torch.float64)
-    batch = RHM.sample(n, seed=4)
-    x = ps.one_hot(batch.x, RHM.v, torch.float64)
-    ctx = StepContext(rhm=RHM, batch=batch)
+    net, x, y, ctx = _setup(n=n, seed=3, width=24)
     rule = rules.get(name, **params)
     rule.prepare(net)
-    _warm(rule, net, x, batch.y, ctx)
-    assert_rule_matches_autograd(rule, net, x, batch.y, ctx, rtol=1e-5)
+    _warm(rule, net, x, y, ctx)
+    assert_rule_matches_autograd(rule, net, x, y, ctx, rtol=1e-5)
 
 
 def test_readout_step_on_cached_fields_equals_a_forward_pass():
