@@ -14,8 +14,9 @@ ignores the input altogether; S → 0: it is invariant to the synonyms.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -25,12 +26,20 @@ from .errors import impossible
 from .network import Network
 from .rhm import RHM, RHMBatch, one_hot
 
+T = TypeVar("T")
+
 
 @torch.no_grad()
+def in_chunks(net: Network, x: Tensor, read: Callable[[Tensor], T], batch_size: int = 4096
+              ) -> list[T]:
+    """``read(logits)`` after a forward pass of each chunk of the one-hot inputs x (n, v, S);
+    ``read`` may also look at the network's state (rates, receptive fields) for that chunk."""
+    return [read(net.forward(x[i:i + batch_size])) for i in range(0, x.shape[0], batch_size)]
+
+
 def predict(net: Network, x: Tensor, batch_size: int = 4096) -> Tensor:
     """Class predictions (n,) for one-hot inputs x (n, v, S), in chunks."""
-    return torch.cat([net.forward(x[i:i + batch_size]).argmax(1)
-                      for i in range(0, x.shape[0], batch_size)])
+    return torch.cat(in_chunks(net, x, lambda logits: logits.argmax(1), batch_size))
 
 
 def test_error(net: Network, x: Tensor, y: Tensor, batch_size: int = 4096) -> float:
@@ -118,14 +127,17 @@ def sample_complexity_from_dataset(ds, over: str = "n_train_multiple",
     return out
 
 
-@torch.no_grad()
 def layer_rates(net: Network, x: Tensor, batch_size: int = 4096) -> list[Tensor]:
     """Rates of every hidden group (flattened per input) for inputs x, in chunks."""
-    chunks: list[list[Tensor]] = []
-    for i in range(0, x.shape[0], batch_size):
-        net.forward(x[i:i + batch_size])
-        chunks.append([g.rate.reshape(g.rate.shape[0], -1).clone() for g in net.hidden])
+    chunks = in_chunks(net, x, lambda _: [g.rate.reshape(g.rate.shape[0], -1).clone()
+                                          for g in net.hidden], batch_size)
     return [torch.cat(parts) for parts in zip(*chunks)]
+
+
+def readout_fields(net: Network, x: Tensor, batch_size: int = 4096) -> Tensor:
+    """The readout's receptive fields h̄_L (n, 1, C) of every row of x, in chunks."""
+    readout = net.synapses["readout"]
+    return torch.cat(in_chunks(net, x, lambda _: readout.fields, batch_size))
 
 
 def synonymic_sensitivity(net: Network, rhm: RHM, batch: RHMBatch, level: int,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import ConfigError, check_int, impossible
-from .metrics import test_error
+from .metrics import readout_fields, test_error
 from .network import Network
 from .rhm import RHMBatch, one_hot
 from .rules.base import StepContext
@@ -233,17 +233,6 @@ def _step(rule, net: Network, data: _Data, rows, cpu_rows, step_index: int, phas
     ctx = StepContext(rhm=data.rhm, batch=data.batch[cpu_rows], step=step_index, pool=data.batch,
                       rows=cpu_rows, fields=None if data.fields is None else data.fields[rows])
     return rule.step(net, x, y, ctx, phase)
-
-
-@torch.no_grad()
-def readout_fields(net: Network, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """The readout's receptive fields h̄_L (N, 1, C) of every row of x, in chunks."""
-    readout = net.synapses["readout"]
-    parts = []
-    for i in range(0, x.shape[0], chunk):
-        net.forward(x[i:i + chunk])
-        parts.append(readout.fields)
-    return torch.cat(parts)
 
 
 def _non_finite(loss: torch.Tensor, tensors: dict) -> str:

@@ -168,12 +168,12 @@ def test_covariance_terms_by_either_route_equal_autograd(name, params, n):
 
 
 def test_readout_step_on_cached_fields_equals_a_forward_pass():
-    """The readout phase reuses the frozen layers' output computed once (train.readout_fields)."""
+    """The readout phase reuses the frozen layers' output computed once (metrics.readout_fields)."""
     from plastisim.rules.layerwise import readout_step
-    from plastisim.train import readout_fields
+    from plastisim.metrics import readout_fields
     net, x, y, _ = _setup()
     direct = readout_step(net, x, y)
-    cached = readout_step(net, x, y, readout_fields(net, x, chunk=7))
+    cached = readout_step(net, x, y, readout_fields(net, x, batch_size=7))
     torch.testing.assert_close(cached.updates["readout"], direct.updates["readout"],
                                rtol=1e-12, atol=0)
     torch.testing.assert_close(cached.loss, direct.loss, rtol=1e-12, atol=0)
