@@ -104,6 +104,13 @@ def to_dataset(fields, sens, specs, multiples, seeds, rhm, width, title, budget)
     return ds
 
 
+def pstar_text(pstar, n_star: float, largest_multiple: float) -> str:
+    """P* in units of n_c·m^L: "3.52", "≤ 0.5" (reached at the smallest P) or "> 16"."""
+    if not pstar.crossed:
+        return f"> {largest_multiple:g}"
+    return f"≤ {pstar.P_star / n_star:g}" if pstar.below_grid else f"{pstar.P_star / n_star:.2f}"
+
+
 def report(ds: xr.Dataset, rhm: ps.RHM, png: Path) -> dict[str, float]:
     """Print P* per rule (seed-averaged error), draw error and sensitivity curves."""
     import matplotlib
@@ -118,9 +125,7 @@ def report(ds: xr.Dataset, rhm: ps.RHM, png: Path) -> dict[str, float]:
         ax.errorbar(ds.multiple, mean, yerr=std, marker="o", label=spec, capsize=2)
         pstar = sample_complexity(ds.P.values, mean.values, rhm.n_classes)
         stars[str(spec)] = pstar.P_star / rhm.n_star
-        bound = "≤" if pstar.below_grid else "="
-        print(f"{spec:40s} P* {bound} {pstar.P_star / rhm.n_star:.3g} · n_c·m^L" if pstar.crossed
-              else f"{spec:40s} P* > {ds.multiple.values[-1]:g} · n_c·m^L (not crossed)")
+        print(f"{spec:40s} P*/n_c·m^L: {pstar_text(pstar, rhm.n_star, ds.multiple.values[-1])}")
         s = ds.sensitivity.sel(rule=spec, layer=rhm.L, level=rhm.L - 1)
         ax2.plot(ds.multiple, s.mean("seed"), marker="o", label=spec)
     ax.axhline(0.1 * (1 - 1 / rhm.n_classes), color="k", ls=":", lw=1, label="10% of chance")

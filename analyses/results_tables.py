@@ -11,6 +11,7 @@ import argparse
 import numpy as np
 import xarray as xr
 
+from _study import pstar_text
 from plastisim.metrics import sample_complexity
 
 
@@ -36,8 +37,7 @@ def table(ds: xr.Dataset, levels: list[int]) -> str:
             cells.append("—" if e.size == 0 else
                          f"{e.mean():.3f} ± {e.std(ddof=1) if e.size > 1 else 0:.3f} (n={e.size})")
         sc = sample_complexity(ds.P.values, err.mean("seed", skipna=True).values, n_classes)
-        star = (f"> {ds.multiple.values[-1]:g}" if not sc.crossed else
-                f"≤ {sc.P_star / n_star:g}" if sc.below_grid else f"{sc.P_star / n_star:.2f}")
+        star = pstar_text(sc, n_star, ds.multiple.values[-1])
         lines.append(f"| `{rule}` | " + " | ".join(cells) + f" | {star} |")
     for level in levels:
         lines += ["", f"Synonymic sensitivity S of the last hidden layer (layer {L}) to synonyms "
