@@ -62,10 +62,15 @@ def lpl_loss(z: Tensor, z2: Tensor, mean: Tensor, var: Tensor, p: LPLParams) -> 
     d = z - mean
     pred = 0.5 * (z - z2.detach()).pow(2).sum(1) / C
     hebb = -0.5 * p.lambda_hebb * (d.pow(2) / (var + p.xi)).sum(1) / C
-    cov = torch.einsum("bip,bjp->pij", d, d) / max(B - 1, 1)
-    off = cov - torch.diag_embed(cov.diagonal(dim1=1, dim2=2))
-    decorr = p.lambda_decorr * off.pow(2).sum() / (C * (C - 1) * P)
+    decorr = p.lambda_decorr * _off_diagonal_squared(d) / (C * (C - 1) * P)
     return (pred + hebb).sum() / (B * P) + decorr
+
+
+def _off_diagonal_squared(d: Tensor) -> Tensor:
+    """Σ_p Σ_{i≠k} K_{ik,p}², K_p = d_pᵀ d_p/(B−1), written plainly: the reference losses'
+    term, against which ``off_diagonal_covariance`` is checked by autograd."""
+    cov = torch.einsum("bip,bjp->pij", d, d) / max(d.shape[0] - 1, 1)     # (P, C, C)
+    return (cov - torch.diag_embed(cov.diagonal(dim1=1, dim2=2))).pow(2).sum()
 
 
 def off_diagonal_covariance(d: Tensor) -> tuple[Tensor, Tensor]:
@@ -100,9 +105,7 @@ def vicreg_loss(z: Tensor, z2: Tensor, p: VICRegParams) -> Tensor:
         centred = x - x.mean(0, keepdim=True)
         std = (centred.pow(2).sum(0) / (B - 1) + p.eps).sqrt()              # (C, P)
         reg = reg + p.lambda_var * torch.relu(p.gamma - std).sum() / C
-        cov = torch.einsum("bip,bjp->pij", centred, centred) / (B - 1)     # (P, C, C)
-        off = cov - torch.diag_embed(cov.diagonal(dim1=1, dim2=2))
-        reg = reg + p.lambda_cov * off.pow(2).sum() / C
+        reg = reg + p.lambda_cov * _off_diagonal_squared(centred) / C
     return (inv + reg) / P
 
 
