@@ -44,6 +44,12 @@ def _explicit_step(rule_name: str, rhm: RHM, width: int, batch, x, y):
     return step
 
 
+def _patches(h):
+    """Hand-written receptive fields: rates (B, C, P) -> patches of 2 (B, P/2, 2C)."""
+    b, c, p = h.shape
+    return h.reshape(b, c, p // 2, 2).permute(0, 2, 1, 3).reshape(b, p // 2, c * 2)
+
+
 def _hand_bp_step(width: int, x, y, conv: bool):
     gen = torch.Generator().manual_seed(0)
     shapes = [(width, 8, 2), (width, width, 2), (width, width, 2)]
@@ -56,9 +62,8 @@ def _hand_bp_step(width: int, x, y, conv: bool):
             if conv:
                 h = F.conv1d(h, w / (w[0].numel() ** 0.5), stride=2).relu()
             else:
-                b, c, p = h.shape
-                u = h.reshape(b, c, p // 2, 2).permute(0, 2, 1, 3).reshape(b, p // 2, c * 2)
-                h = (u @ w.reshape(w.shape[0], -1).T / (c * 2) ** 0.5).relu().transpose(1, 2)
+                u = _patches(h)
+                h = (u @ w.reshape(w.shape[0], -1).T / u.shape[-1] ** 0.5).relu().transpose(1, 2)
         return h.mean(-1) @ beta / width
 
     def step():
@@ -79,9 +84,8 @@ def _hand_dfa_step(width: int, x, y):
     def step():
         h, cache = x, []
         for w in ws:
-            b, c, p = h.shape
-            u = h.reshape(b, c, p // 2, 2).permute(0, 2, 1, 3).reshape(b, p // 2, c * 2)
-            a = torch.einsum("ik,bpk->bip", w, u) / (c * 2) ** 0.5
+            u = _patches(h)
+            a = torch.einsum("ik,bpk->bip", w, u) / u.shape[-1] ** 0.5
             h = a.relu()
             cache.append((u, a))
         hbar = h.mean(-1)
