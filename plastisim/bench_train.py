@@ -9,7 +9,10 @@ batch 128), and in the same run the same network and update written by hand in p
   (``ratio_to_bp``), and ``dfa`` also with a hand-written DFA update (plain tensors).
 
 Repeats are interleaved (explicit, reference, explicit, ...) so that load on the machine affects
-both alike; the figure is the median.
+both alike; the figure is the median. Each row also gives the step's arithmetic — the
+floating-point operations of its matrix products (mm, bmm, conv), counted by torch's
+``FlopCounterMode``, elementwise work not included — and its ratio to bp's, the part of a
+time ratio that no implementation can remove.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from . import rules
 from .bench import machine
@@ -99,6 +103,13 @@ def _hand_dfa_step(width: int, x, y):
     return step
 
 
+def _matmul_flops(step) -> int:
+    """Floating-point operations of the matrix products of one call of ``step``."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
 def _interleaved(steps: dict, repeats: int, inner: int) -> dict[str, float]:
     """Median seconds per step of each callable, repeats interleaved."""
     times = {name: [] for name in steps}
@@ -125,12 +136,15 @@ def bench_train(widths=(64, 256, 1024), rule_names=("bp", "dfa"), batch_size: in
                  f"hand_bp_matmul": _hand_bp_step(width, x, y, conv=False),
                  "hand_dfa": _hand_dfa_step(width, x, y)}
         steps.update({name: _explicit_step(name, rhm, width, batch, x, y) for name in rule_names})
+        flops = {name: _matmul_flops(steps[name]) for name in rule_names}
         secs = _interleaved(steps, repeats, inner)
         hand_bp = min(secs["hand_bp_conv1d"], secs["hand_bp_matmul"])
         for name in rule_names:
             row = {"rule": name, "width": width, "samples_per_s": batch_size / secs[name],
                    "ratio_to_hand_bp": secs[name] / hand_bp,
-                   "ratio_to_bp": secs[name] / secs["bp"] if "bp" in secs else None}
+                   "ratio_to_bp": secs[name] / secs["bp"] if "bp" in secs else None,
+                   "matmul_flops_per_sample": flops[name] / batch_size,
+                   "flops_ratio_to_bp": flops[name] / flops["bp"] if "bp" in flops else None}
             if name == "bp":
                 row["ratio_to_hand_written"] = secs[name] / hand_bp
             if name == "dfa":
@@ -142,7 +156,8 @@ def bench_train(widths=(64, 256, 1024), rule_names=("bp", "dfa"), batch_size: in
     return {"benchmark": "train_step", "rhm": "v=8, n_classes=8, m=4, s=2, L=3",
             "batch_size": batch_size, "repeats": repeats, "inner": inner,
             "timer": "time.perf_counter, median of interleaved repeats",
-            "note": "ratio = seconds per step of the row / of the reference (lower is faster)",
+            "note": "ratio = seconds per step of the row / of the reference (lower is faster); "
+                    "flops: matrix products only (torch FlopCounterMode)",
             "rows": rows, "machine": machine()}
 
 
