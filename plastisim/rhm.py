@@ -72,9 +72,10 @@ class RHMBatch:
 
 
 def one_hot(x: Tensor, v: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """One-hot encode tokens ``x`` (n, S) into a float tensor (n, v, S), channels first."""
-    out = torch.zeros(x.shape[0], v, x.shape[1], dtype=dtype, device=x.device)
-    return out.scatter_(1, x.unsqueeze(1), 1.0)
+    """One-hot encode tokens ``x`` (n, S) into a float tensor (n, v, S), channels first
+    (stored positions-major, as the network's rates: synapses.py)."""
+    out = torch.zeros(x.shape[0], x.shape[1], v, dtype=dtype, device=x.device)
+    return out.scatter_(2, x.unsqueeze(2), 1.0).transpose(1, 2)
 
 
 def _generator(seed: int) -> torch.Generator:

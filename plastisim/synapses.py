@@ -16,6 +16,13 @@ Connectivities: ``Dense`` (all pre units to every post unit, one post position),
 (non-overlapping patches of size s, stride s; ``shared=True`` convolutional as the PRX CNN,
 ``shared=False`` locally connected), ``MeanPool`` (mean over pre positions, then dense: the RHM
 readout).
+
+Memory layout: rates are indexed (batch, channels, positions) but stored positions-major
+(channels fastest), and a patch's fan-in is ordered (position in patch, channel), k = j·C + c.
+Unfolding rates into patches and folding signals back are then views, and the drive, transpose
+and outer product are single matrix products. Weights are drawn in the channel-major kernel order
+of ``F.conv1d`` (C_post, C_pre, s) and rearranged (``Patches.arrange``), so that a seed gives the
+same network whatever the storage order; ``Patches.kernel`` returns that conv1d view.
 """
 from __future__ import annotations
 
@@ -47,6 +54,10 @@ class Dense:
 
     def fold(self, fields: Tensor, pre: NeuronGroup) -> Tensor:
         return fields.reshape(fields.shape[0], pre.channels, pre.positions)
+
+    def arrange(self, w: Tensor, pre: NeuronGroup) -> Tensor:
+        """Weights drawn in channel-major fan-in order, in this connectivity's order."""
+        return w
 
 
 @dataclass(frozen=True)
@@ -80,14 +91,23 @@ class Patches:
         return pre.channels * self.s
 
     def unfold(self, rate: Tensor) -> Tensor:
+        """(B, C, P) -> (B, P/s, s·C), fan-in k = j·C + c; a view of positions-major rates."""
         b, c, p = rate.shape
-        patches = rate.reshape(b, c, p // self.s, self.s)     # (B, C, P_post, s)
-        return patches.permute(0, 2, 1, 3).reshape(b, p // self.s, c * self.s)  # (B, P_post, C*s)
+        return rate.transpose(1, 2).reshape(b, p // self.s, self.s * c)
 
     def fold(self, fields: Tensor, pre: NeuronGroup) -> Tensor:
+        """(B, P_post, s·C_pre) -> (B, C_pre, P_pre), the inverse of ``unfold``."""
         b, p_post, _ = fields.shape
-        patches = fields.reshape(b, p_post, pre.channels, self.s).permute(0, 2, 1, 3)
-        return patches.reshape(b, pre.channels, p_post * self.s)   # (B, C_pre, P_pre)
+        return fields.reshape(b, p_post * self.s, pre.channels).transpose(1, 2)
+
+    def arrange(self, w: Tensor, pre: NeuronGroup) -> Tensor:
+        """Channel-major kernel (..., C_post, C_pre·s) -> fan-in order (..., C_post, s·C_pre)."""
+        kernel = w.reshape(w.shape[:-1] + (pre.channels, self.s))
+        return kernel.transpose(-1, -2).reshape(w.shape)
+
+    def kernel(self, w: Tensor, pre: NeuronGroup) -> Tensor:
+        """The weights as a ``F.conv1d`` kernel (..., C_post, C_pre, s)."""
+        return w.reshape(w.shape[:-1] + (self.s, pre.channels)).transpose(-1, -2)
 
 
 Connectivity = Dense | MeanPool | Patches
@@ -115,7 +135,8 @@ class Synapses:
         shape = (post.channels, self.fan_in)
         if not connectivity.shared:
             shape = (post.positions,) + shape
-        self.w = torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype) * init_std
+        w = torch.randn(shape, generator=generator, dtype=torch.float64) * init_std
+        self.w = connectivity.arrange(w, pre).to(dtype).contiguous()
         self.pre_trace = pre_trace     # None: the pre factor is the current rate (tau = 0)
         self.fields: Tensor | None = None   # receptive fields u of the last propagate()
 
@@ -134,9 +155,9 @@ class Synapses:
     def drive(self, fields: Tensor, w: Tensor | None = None) -> Tensor:
         """a = c · w u  -> (B, C_post, P_post); ``w`` defaults to the synapse's weights."""
         w = self.w if w is None else w
-        if self.shared:
-            return self.scale * torch.einsum("ik,bpk->bip", w, fields)
-        return self.scale * torch.einsum("pik,bpk->bip", w, fields)
+        if self.shared:           # (B, P, K) @ (K, C): the drive is stored positions-major
+            return torch.matmul(fields, w.T).mul_(self.scale).transpose(1, 2)
+        return torch.einsum("pik,bpk->bip", w, fields).mul_(self.scale)
 
     def propagate(self) -> Tensor:
         """Drive the post group from the pre group's rate; returns the post rate.
@@ -151,19 +172,21 @@ class Synapses:
 
         ``post_factor`` (B, C_post, P_post) already holds the modulator and the post term.
         """
-        if self.shared:
-            return torch.einsum("bip,bpk->ik", post_factor, fields) / fields.shape[0]
-        return torch.einsum("bip,bpk->pik", post_factor, fields) / fields.shape[0]
+        b, c = post_factor.shape[:2]
+        if self.shared:           # (C, B·P) @ (B·P, K)
+            post = post_factor.transpose(1, 2).reshape(-1, c)
+            return (post.T @ fields.reshape(post.shape[0], -1)).div_(b)
+        return torch.einsum("bip,bpk->pik", post_factor, fields).div_(b)
 
     def transpose(self, delta: Tensor, w: Tensor | None = None) -> Tensor:
         """Send post-synaptic signals (B, C_post, P_post) back through w^T (or a feedback
         matrix of the same shape) to the pre layout (B, C_pre, P_pre)."""
         w = self.w if w is None else w
-        if self.shared:
-            fields = torch.einsum("ik,bip->bpk", w, delta)
+        if self.shared:           # (B, P, C_post) @ (C_post, K)
+            fields = torch.matmul(delta.transpose(1, 2), w)
         else:
             fields = torch.einsum("pik,bip->bpk", w, delta)
-        return self.connectivity.fold(self.scale * fields, self.pre)
+        return self.connectivity.fold(fields.mul_(self.scale), self.pre)
 
     def to(self, device: torch.device | str | None = None,
            dtype: torch.dtype | None = None) -> "Synapses":

@@ -111,7 +111,7 @@ def test_indices_select_subsets_with_their_coordinates(tmp_path):
     assert np.array_equal(ds["weight_w2"].values[0], w2[[0, 2, 4, 6]][:, [3, 5, 17]].numpy())
     assert ds["post_w2"].values.tolist() == [0, 2, 4, 6]
     assert ds["pre_w2"].values.tolist() == [3, 5, 17]
-    assert ds["pre_channel_w2"].values.tolist() == [1, 2, 8]       # k // s for patches
+    assert ds["pre_channel_w2"].values.tolist() == [3, 5, 1]   # k % C_pre (offset, channel)
     assert ds["weight_w1"].shape == (1, 16, 16) and ds["channel_h1"].values.tolist() == [1]
     mon.reset()                                            # the file is created afresh
     assert xr.open_dataset(tmp_path / "sub.nc").sizes["step"] == 0

@@ -173,7 +173,7 @@ def test_export_writes_a_subset_bit_for_bit(run_file, tmp_path, capsys):
         assert np.array_equal(small["weight_w1"].values, expected.values)
         assert small["weight_w1"].dtype == np.float32
         assert np.array_equal(small["test_error"].values, full["test_error"].values)
-        assert small["pre_channel_w1"].values.tolist() == [0, 2]
+        assert small["pre_channel_w1"].values.tolist() == [0, 5]     # k % v
         assert small.attrs["history"].splitlines()[-1].endswith(
             f"plastisim export {run_file} {out} --vars weight_w1 test_error --every 4 "
             "--indices w1.post=1:3 w1.pre=0,5")

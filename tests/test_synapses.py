@@ -43,8 +43,29 @@ def test_patches_fold_inverts_unfold():
     conn = Patches(2)
     fields = conn.unfold(x)
     assert fields.shape == (2, 4, 6)
-    assert torch.equal(fields[0, 1], torch.tensor([2.0, 3, 10, 11, 18, 19]))  # patch 1, C x s
+    # patch 1 = positions 2, 3; fan-in ordered (position in patch, channel)
+    assert torch.equal(fields[0, 1], torch.tensor([2.0, 10, 18, 3, 11, 19]))
     assert torch.equal(conn.fold(fields, pre), x)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_patches_drive_is_conv1d_of_the_kernel_the_seed_draws(shared, device):
+    """The weights keep the channel-major draw of F.conv1d's kernel (C_post, C_pre, s), whatever
+    the storage order, and the drive is that convolution (locally connected: per position)."""
+    pre, post = NeuronGroup("pre", 3, 8), NeuronGroup("post", 5, 4)
+    syn = Synapses("w", pre, post, Patches(2, shared), dtype=torch.float64,
+                   generator=torch.Generator().manual_seed(3)).to(device)
+    drawn = torch.randn(syn.w.shape, generator=torch.Generator().manual_seed(3),
+                        dtype=torch.float64).to(device)
+    kernel = syn.connectivity.kernel(syn.w, pre)
+    assert torch.equal(kernel, drawn.reshape(kernel.shape))
+    x = torch.randn(2, 3, 8, dtype=torch.float64, device=device)
+    if shared:
+        expected = torch.nn.functional.conv1d(x, kernel, stride=2) * syn.scale
+    else:
+        expected = torch.stack([torch.einsum("icj,bcj->bi", kernel[p], x[..., 2 * p:2 * p + 2])
+                                for p in range(4)], -1) * syn.scale
+    assert torch.allclose(syn.drive(syn.unfold(x)), expected, rtol=1e-12)
 
 
 def test_impossible_patch_layout_is_a_clear_error():

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from ..network import Network
-from .layerwise import LayerwiseParams, LayerwiseRule
+from .layerwise import LayerwiseParams, LayerwiseRule, channel_map, channel_outer
 from .registry import RuleInfo, register
 
 
@@ -85,7 +85,7 @@ class ContrastiveRule(LayerwiseRule):
         if self.kind == "infonce":
             return self._infonce(l, c, t, W)
         # modulator γ per stream, position and pair kind (hinge active or not)
-        pred = torch.einsum("ij,bjp->bip", W, c)                            # (B, C, P)
+        pred = channel_map(W, c)                                            # (B, C, P)
         t_neg = t.roll(1, 0)
         u_pos, u_neg = (t * pred).sum(1) / C, (t_neg * pred).sum(1) / C       # (B, P)
         hinge_pos, hinge_neg = torch.relu(1 - u_pos), torch.relu(1 + u_neg)
@@ -100,8 +100,8 @@ class ContrastiveRule(LayerwiseRule):
         G_t = -(g_pos[:, None] * pred) / (C * P)
         G_t = G_t - (g_neg[:, None] * pred).roll(-1, 0) / (C * P)        # negatives: their own row
         gated_t = g_pos[:, None] * t + g_neg[:, None] * t_neg          # γ-gated targets
-        G_c = -torch.einsum("ij,bip->bjp", W, gated_t) / (C * P)
-        dW = torch.einsum("bip,bjp->ij", gated_t, c) / (C * B * P)
+        G_c = channel_map(W.T, gated_t).mul_(-1 / (C * P))
+        dW = channel_outer(gated_t, c).div_(C * B * P)
         return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}
 
     def _pair_signs(self, B: int, device) -> Tensor | None:

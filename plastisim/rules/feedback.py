@@ -77,12 +77,15 @@ class FeedbackRule:
         top_positions = readout.pre.positions
         self.feedback = {}
         for name, syn in net.synapses.items():
-            if self.pathway == "random":
+            if self.pathway == "random":      # drawn in the weights' kernel order
                 b = torch.randn(syn.w.shape, generator=gen, dtype=torch.float64)
+                b = syn.connectivity.arrange(b, syn.pre).contiguous()
             elif self.pathway == "direct" and name != "readout":
                 sigma = readout.scale / math.sqrt(top_positions * syn.post.positions)
                 b = sigma * torch.randn(syn.post.channels, syn.post.positions,
                                         net.output.channels, generator=gen, dtype=torch.float64)
+                # D_l (C, P, n_c) stored as (n_c, P, C): D_l e comes out positions-major
+                b = b.permute(2, 1, 0).contiguous().permute(2, 1, 0)
             else:
                 continue
             self.feedback[name] = b.to(device=syn.w.device, dtype=syn.w.dtype)
@@ -90,30 +93,40 @@ class FeedbackRule:
     # --- factors ------------------------------------------------------------------------------
     def modulators(self, net: Network, e: Tensor, y: Tensor) -> dict[str, Tensor]:
         """M_l (B, C_l, P_l) for every projection, readout included (its M is e)."""
+        return self._factors(net, e, y)[0]
+
+    def _factors(self, net: Network, e: Tensor, y: Tensor) -> tuple[dict, dict]:
+        """(M_l, post_l = f'(a_l) ⊙ M_l) for every projection (the readout's post is e).
+
+        With masks, post_l is also the signal sent further down: it is computed once.
+        """
         syns = list(net.synapses.values())
         mods = {"readout": e.unsqueeze(-1)}                          # (B, n_c, 1)
+        posts = dict(mods)
         if self.pathway == "direct":
             signal = {"error": e, "sign": torch.sign(e),
                       "target": -F.one_hot(y, e.shape[1]).to(e.dtype)}[self.error]
             for syn in syns[:-1]:
-                mods[syn.name] = torch.einsum("cpk,bk->bcp", self.feedback[syn.name], signal)
-            return mods
+                D = self.feedback[syn.name]                         # (C, P, n_c)
+                m = signal @ D.permute(2, 1, 0).reshape(D.shape[2], -1)   # (B, P·C)
+                mods[syn.name] = m.view(-1, D.shape[1], D.shape[0]).transpose(1, 2)
+                posts[syn.name] = syn.post.gate() * mods[syn.name]
+            return mods, posts
         delta = mods["readout"]
         for upper, lower in zip(syns[::-1], syns[-2::-1]):          # top-down
             down = upper.transpose(delta, self.feedback.get(upper.name))   # (B, C_l, P_l)
             mods[lower.name] = down
-            delta = lower.post.gate() * down if self.masks else down
-        return mods
+            posts[lower.name] = lower.post.gate() * down
+            delta = posts[lower.name] if self.masks else down
+        return mods, posts
 
     def step(self, net: Network, x: Tensor, y: Tensor) -> StepResult:
         """Forward, modulators, and the three-factor update direction of every projection."""
         logits = net.forward(x)
         loss, e = cross_entropy_error(logits, y)
-        mods = self.modulators(net, e, y)
-        updates = {}
-        for name, syn in net.synapses.items():
-            post = mods[name] if name == "readout" else syn.post.gate() * mods[name]
-            updates[name] = syn.outer(post, syn.fields).mul_(-syn.scale)
+        _, posts = self._factors(net, e, y)
+        updates = {name: syn.outer(posts[name], syn.fields).mul_(-syn.scale)
+                   for name, syn in net.synapses.items()}
         return StepResult(loss=loss.detach(), updates=updates, logits=logits.detach())
 
 

@@ -178,13 +178,13 @@ class LayerwiseRule:
                 grad[..., 0::2] = g
                 if g2 is not None:
                     grad[..., 1::2] = g2
-                updates[syn.name] = -syn.scale * syn.outer(grad * (a > 0), u)
+                updates[syn.name] = syn.outer(grad * (a > 0), u).mul_(-syn.scale)
             else:
                 loss, g, g2, extra = self.layer_signals(l, z, z2)
                 dw = syn.outer(g * (a > 0), u)
                 if g2 is not None:
-                    dw = dw + syn.outer(g2 * (a2 > 0), u2)
-                updates[syn.name] = -syn.scale * dw
+                    dw.add_(syn.outer(g2 * (a2 > 0), u2))
+                updates[syn.name] = dw.mul_(-syn.scale)
             updates.update(extra)
             losses.append(loss)
         total = torch.stack(losses).sum() if losses else torch.zeros((), dtype=x.dtype)
@@ -201,6 +201,18 @@ class LayerwiseRule:
     def extra_parameters(self) -> dict[str, Tensor]:
         """The rule's own learned tensors (predictors), updated with the weights."""
         return {}
+
+
+def channel_map(W: Tensor, x: Tensor) -> Tensor:
+    """Σ_j W_ij x_{b,j,p}: a C × C map of every stream and position (a predictor's dendritic
+    input), (B, C, P), stored positions-major like the rates (synapses.py)."""
+    return torch.matmul(x.transpose(1, 2), W.T).transpose(1, 2)
+
+
+def channel_outer(a: Tensor, x: Tensor) -> Tensor:
+    """Σ_{b,p} a_{b,i,p} x_{b,j,p} (C_a, C_x): the Hebbian product of two populations."""
+    a2 = a.transpose(1, 2).reshape(-1, a.shape[1])
+    return a2.T @ x.transpose(1, 2).reshape(a2.shape[0], -1)
 
 
 def readout_step(net: Network, x: Tensor, y: Tensor, fields: Tensor | None = None

@@ -136,8 +136,9 @@ class LPLRule(LayerwiseRule):
     def _statistics(self, l: int, z: Tensor) -> tuple[Tensor, Tensor]:
         stored = self.state.get(l)
         if stored is None or stored[0].shape[0] < z.shape[0]:
-            mean = z.mean(0, keepdim=True).expand_as(z).clone()
-            var = z.var(0, keepdim=True).expand_as(z).clone()
+            # per-stream traces in the rates' memory layout (elementwise ops stay contiguous)
+            mean = torch.empty_like(z).copy_(z.mean(0, keepdim=True))
+            var = torch.empty_like(z).copy_(z.var(0, keepdim=True))
             return mean, var
         return stored[0][:z.shape[0]], stored[1][:z.shape[0]]
 
