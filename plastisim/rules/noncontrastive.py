@@ -73,9 +73,11 @@ def _off_diagonal_squared(d: Tensor) -> Tensor:
     return (cov - torch.diag_embed(cov.diagonal(dim1=1, dim2=2))).pow(2).sum()
 
 
-def off_diagonal_covariance(d: Tensor) -> tuple[Tensor, Tensor]:
+def off_diagonal_covariance(d: Tensor, d_squared: Tensor | None = None
+                            ) -> tuple[Tensor, Tensor]:
     """For rates d (B, C, P) already centred, with K_p = d_pᵀ d_p/(B−1) per position:
-    (Σ_p Σ_{i≠k} K_{ik,p}², d·(K − diag K) of shape (B, C, P)).
+    (Σ_p Σ_{i≠k} K_{ik,p}², d·(K − diag K) of shape (B, C, P)); ``d_squared``: d², when the
+    caller has it.
 
     When the batch is smaller than the layer (B < C) both come from the B × B Gram matrix
     G = d_p d_pᵀ: ‖dᵀd‖_F = ‖ddᵀ‖_F and d(dᵀd) = (ddᵀ)d — the same numbers at cost B²C
@@ -83,7 +85,7 @@ def off_diagonal_covariance(d: Tensor) -> tuple[Tensor, Tensor]:
     """
     B, C, P = d.shape
     n = max(B - 1, 1)
-    var = d.pow(2).sum(0) / n                                              # (C, P) = diag K
+    var = (d.square() if d_squared is None else d_squared).sum(0) / n      # (C, P) = diag K
     if B < C:
         X = d.permute(2, 0, 1)                                              # (P, B, C)
         gram = X @ X.transpose(1, 2)                                        # (P, B, B)
@@ -93,7 +95,7 @@ def off_diagonal_covariance(d: Tensor) -> tuple[Tensor, Tensor]:
         cov = torch.einsum("bip,bjp->pij", d, d) / n                        # (P, C, C)
         frobenius = cov.pow(2).sum()
         d_cov = torch.einsum("bjp,pji->bip", d, cov)
-    return frobenius - var.pow(2).sum(), d_cov - d * var
+    return frobenius - var.pow(2).sum(), d_cov.sub_(d * var)
 
 
 def vicreg_loss(z: Tensor, z2: Tensor, p: VICRegParams) -> Tensor:
@@ -117,16 +119,18 @@ class LPLRule(LayerwiseRule):
     def layer_signals(self, l: int, z: Tensor, z2: Tensor):
         p, (B, C, P) = self.params, z.shape
         mean, var = self._statistics(l, z)
-        d = z - mean
-        off_squared, d_off = off_diagonal_covariance(d)
-        pred = 0.5 * (z - z2).pow(2).sum() / C
-        hebb = -0.5 * p.lambda_hebb * (d.pow(2) / (var + p.xi)).sum() / C
+        d, diff = z - mean, z - z2
+        scaled = d / (var + p.xi)                                           # d_i / (σ_i² + ξ)
+        d_squared = d.square()
+        off_squared, d_off = off_diagonal_covariance(d, d_squared)
+        pred = 0.5 * diff.square().sum() / C
+        hebb = -0.5 * p.lambda_hebb * (d * scaled).sum() / C
         loss = (pred + hebb) / (B * P) + p.lambda_decorr * off_squared / (C * (C - 1) * P)
-        G = (((z - z2) - p.lambda_hebb * d / (var + p.xi)) / (C * P)
-             + 4 * p.lambda_decorr * B * d_off / (P * C * (C - 1) * max(B - 1, 1)))
+        G = (diff.sub_(scaled, alpha=p.lambda_hebb).div_(C * P)
+             .add_(d_off, alpha=4 * p.lambda_decorr * B / (P * C * (C - 1) * max(B - 1, 1))))
         # decay traces toward this step's activity
         rate = 1 - math.exp(-1 / p.tau_stats)
-        self.state[l] = (mean + rate * d, var + rate * (d.pow(2) - var))
+        self.state[l] = (mean.lerp(z, rate), var.lerp(d_squared, rate))
         return loss.detach(), G, None, {}
 
     def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
@@ -151,9 +155,10 @@ class VICRegRule(LayerwiseRule):
         p, (B, C, P) = self.params, z.shape
         reg, grad = self._regulariser(z)
         reg2, grad2 = self._regulariser(z2)
-        loss = (p.lambda_inv * (z - z2).pow(2).sum() / (B * C) + reg + reg2) / P
-        inv = 2 * p.lambda_inv * (z - z2) / C
-        return loss.detach(), (inv + grad) / P, (-inv + grad2) / P, {}
+        diff = z - z2
+        loss = (p.lambda_inv * diff.square().sum() / (B * C) + reg + reg2) / P
+        inv = diff.mul_(2 * p.lambda_inv / C)
+        return loss.detach(), grad.add_(inv).div_(P), grad2.sub_(inv).div_(P), {}
 
     def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
         return vicreg_loss(z, z2, self.params)
@@ -163,12 +168,13 @@ class VICRegRule(LayerwiseRule):
         B ∂/∂x of it); the covariance part by ``off_diagonal_covariance``."""
         p, (B, C, P) = self.params, x.shape
         centred = x - x.mean(0, keepdim=True)
-        std = (centred.pow(2).sum(0) / (B - 1) + p.eps).sqrt()             # (C, P)
-        active = (std < p.gamma).to(x.dtype)
-        var_term = -p.lambda_var * B * active * centred / ((B - 1) * std * C)
-        off_squared, x_off = off_diagonal_covariance(centred)
+        squared = centred.square()
+        std = (squared.sum(0) / (B - 1) + p.eps).sqrt()                     # (C, P)
+        # the hinge's per-neuron factor, on the (C, P) statistics
+        hinge = (std < p.gamma).to(x.dtype) * (-p.lambda_var * B / ((B - 1) * C)) / std
+        off_squared, x_off = off_diagonal_covariance(centred, squared)
         value = (p.lambda_var * torch.relu(p.gamma - std).sum() + p.lambda_cov * off_squared) / C
-        return value, var_term + 4 * p.lambda_cov * B * x_off / ((B - 1) * C)
+        return value, x_off.mul_(4 * p.lambda_cov * B / ((B - 1) * C)).add_(centred * hinge)
 
 
 _COMMON = dict(modifies="w1..wL; then readout (delta rule)", pre="pre-synaptic rate u",
