@@ -155,8 +155,8 @@ class Synapses:
     def drive(self, fields: Tensor, w: Tensor | None = None) -> Tensor:
         """a = c · w u  -> (B, C_post, P_post); ``w`` defaults to the synapse's weights."""
         w = self.w if w is None else w
-        if self.shared:           # (B, P, K) @ (K, C): the drive is stored positions-major
-            return torch.matmul(fields, w.T).mul_(self.scale).transpose(1, 2)
+        if self.shared:           # (B·P, K) @ (K, C): the drive is stored positions-major
+            return _rows_times(fields, w.T).mul_(self.scale).transpose(1, 2)
         return torch.einsum("pik,bpk->bip", w, fields).mul_(self.scale)
 
     def propagate(self) -> Tensor:
@@ -182,8 +182,8 @@ class Synapses:
         """Send post-synaptic signals (B, C_post, P_post) back through w^T (or a feedback
         matrix of the same shape) to the pre layout (B, C_pre, P_pre)."""
         w = self.w if w is None else w
-        if self.shared:           # (B, P, C_post) @ (C_post, K)
-            fields = torch.matmul(delta.transpose(1, 2), w)
+        if self.shared:           # (B·P, C_post) @ (C_post, K)
+            fields = _rows_times(delta.transpose(1, 2), w)
         else:
             fields = torch.einsum("pik,bip->bpk", w, delta)
         return self.connectivity.fold(fields.mul_(self.scale), self.pre)
@@ -192,6 +192,14 @@ class Synapses:
            dtype: torch.dtype | None = None) -> "Synapses":
         self.w = self.w.to(device=device, dtype=dtype)
         return self
+
+
+def _rows_times(x: Tensor, m: Tensor) -> Tensor:
+    """(B, P, n) @ (n, k) -> (B, P, k) as one (B·P, n) @ (n, k) product. ``torch.matmul``
+    broadcasts m to a batched product when x cannot be viewed as 2-D (a strided view), which
+    costs twice as much; a reshape (a copy of the small operand, if any) avoids it."""
+    b, p, n = x.shape
+    return (x.reshape(b * p, n) @ m).view(b, p, m.shape[1])
 
 
 def _scale(scale: str | float, fan_in: int) -> float:

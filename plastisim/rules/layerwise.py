@@ -206,7 +206,8 @@ class LayerwiseRule:
 def channel_map(W: Tensor, x: Tensor) -> Tensor:
     """Σ_j W_ij x_{b,j,p}: a C × C map of every stream and position (a predictor's dendritic
     input), (B, C, P), stored positions-major like the rates (synapses.py)."""
-    return torch.matmul(x.transpose(1, 2), W.T).transpose(1, 2)
+    b, c, p = x.shape
+    return (x.transpose(1, 2).reshape(b * p, c) @ W.T).view(b, p, -1).transpose(1, 2)
 
 
 def channel_outer(a: Tensor, x: Tensor) -> Tensor:
