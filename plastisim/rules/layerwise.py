@@ -164,9 +164,7 @@ class LayerwiseRule:
         if phase == "readout":
             return readout_step(net, x, y, None if ctx is None else ctx.fields)
         syns = list(net.synapses.values())
-        updates = {syn.name: torch.zeros_like(syn.w) for syn in syns}
-        updates.update({k: torch.zeros_like(v) for k, v in self.extra_parameters().items()})
-        losses = []
+        updates, losses = {}, []
         for l, (u, a, z, u2, a2, z2, kind) in enumerate(self.pairs(net, x, ctx)):
             syn = syns[l]
             if kind == "siblings":
@@ -187,6 +185,10 @@ class LayerwiseRule:
                 updates[syn.name] = dw.mul_(-syn.scale)
             updates.update(extra)
             losses.append(loss)
+        # what this step leaves unchanged (the readout; a layer without siblings)
+        for name, t in [(syn.name, syn.w) for syn in syns] + list(self.extra_parameters().items()):
+            if name not in updates:
+                updates[name] = torch.zeros_like(t)
         total = torch.stack(losses).sum() if losses else torch.zeros((), dtype=x.dtype)
         return StepResult(loss=total.detach(), updates=updates)
 

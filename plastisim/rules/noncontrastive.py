@@ -130,7 +130,7 @@ class LPLRule(LayerwiseRule):
              .add_(d_off, alpha=4 * p.lambda_decorr * B / (P * C * (C - 1) * max(B - 1, 1))))
         # decay traces toward this step's activity
         rate = 1 - math.exp(-1 / p.tau_stats)
-        self.state[l] = (mean.lerp(z, rate), var.lerp(d_squared, rate))
+        self.state[l] = (mean.add_(d, alpha=rate), var.lerp_(d_squared, rate))
         return loss.detach(), G, None, {}
 
     def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
