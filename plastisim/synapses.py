@@ -156,7 +156,7 @@ class Synapses:
         """a = c · w u  -> (B, C_post, P_post); ``w`` defaults to the synapse's weights."""
         w = self.w if w is None else w
         if self.shared:           # (B·P, K) @ (K, C): the drive is stored positions-major
-            return _rows_times(fields, w.T).mul_(self.scale).transpose(1, 2)
+            return rows_times(fields, w.T).mul_(self.scale).transpose(1, 2)
         return torch.einsum("pik,bpk->bip", w, fields).mul_(self.scale)
 
     def propagate(self) -> Tensor:
@@ -172,10 +172,9 @@ class Synapses:
 
         ``post_factor`` (B, C_post, P_post) already holds the modulator and the post term.
         """
-        b, c = post_factor.shape[:2]
-        if self.shared:           # (C, B·P) @ (B·P, K)
-            post = post_factor.transpose(1, 2).reshape(-1, c)
-            return (post.T @ fields.reshape(post.shape[0], -1)).div_(b)
+        b = post_factor.shape[0]
+        if self.shared:
+            return positions_outer(post_factor, fields).div_(b)
         return torch.einsum("bip,bpk->pik", post_factor, fields).div_(b)
 
     def transpose(self, delta: Tensor, w: Tensor | None = None) -> Tensor:
@@ -183,7 +182,7 @@ class Synapses:
         matrix of the same shape) to the pre layout (B, C_pre, P_pre)."""
         w = self.w if w is None else w
         if self.shared:           # (B·P, C_post) @ (C_post, K)
-            fields = _rows_times(delta.transpose(1, 2), w)
+            fields = rows_times(delta.transpose(1, 2), w)
         else:
             fields = torch.einsum("pik,bip->bpk", w, delta)
         return self.connectivity.fold(fields.mul_(self.scale), self.pre)
@@ -194,12 +193,19 @@ class Synapses:
         return self
 
 
-def _rows_times(x: Tensor, m: Tensor) -> Tensor:
+def rows_times(x: Tensor, m: Tensor) -> Tensor:
     """(B, P, n) @ (n, k) -> (B, P, k) as one (B·P, n) @ (n, k) product. ``torch.matmul``
     broadcasts m to a batched product when x cannot be viewed as 2-D (a strided view), which
     costs twice as much; a reshape (a copy of the small operand, if any) avoids it."""
     b, p, n = x.shape
     return (x.reshape(b * p, n) @ m).view(b, p, m.shape[1])
+
+
+def positions_outer(post: Tensor, fields: Tensor) -> Tensor:
+    """Σ_{b,p} post_{b,i,p} fields_{b,p,k} (C, K) as one (C, B·P) @ (B·P, K) product; views of
+    positions-major tensors (a copy otherwise)."""
+    rows = post.transpose(1, 2).reshape(-1, post.shape[1])
+    return rows.T @ fields.reshape(rows.shape[0], -1)
 
 
 def _scale(scale: str | float, fan_in: int) -> float:

@@ -36,6 +36,7 @@ from torch import Tensor
 from ..errors import impossible
 from ..network import Network
 from ..rhm import one_hot
+from ..synapses import positions_outer, rows_times
 from .base import StepContext, StepResult, cross_entropy_error
 
 PAIRS = ("views", "siblings")
@@ -208,14 +209,12 @@ class LayerwiseRule:
 def channel_map(W: Tensor, x: Tensor) -> Tensor:
     """Σ_j W_ij x_{b,j,p}: a C × C map of every stream and position (a predictor's dendritic
     input), (B, C, P), stored positions-major like the rates (synapses.py)."""
-    b, c, p = x.shape
-    return (x.transpose(1, 2).reshape(b * p, c) @ W.T).view(b, p, -1).transpose(1, 2)
+    return rows_times(x.transpose(1, 2), W.T).transpose(1, 2)
 
 
 def channel_outer(a: Tensor, x: Tensor) -> Tensor:
     """Σ_{b,p} a_{b,i,p} x_{b,j,p} (C_a, C_x): the Hebbian product of two populations."""
-    a2 = a.transpose(1, 2).reshape(-1, a.shape[1])
-    return a2.T @ x.transpose(1, 2).reshape(a2.shape[0], -1)
+    return positions_outer(a, x.transpose(1, 2))
 
 
 def readout_step(net: Network, x: Tensor, y: Tensor, fields: Tensor | None = None
