@@ -1,29 +1,39 @@
 """Markdown tables for docs/results.md from the study files (masking.py, sample_complexity.py).
 
-    python analyses/results_tables.py runs/masking_L3_w128_s*.nc [--levels 2 1]
+    python analyses/results_tables.py runs/masking_L3_w128_s*.nc [--levels 2 1] [--out runs/x]
 
-Files of the same study with different seeds are merged along ``seed``. Prints, per rule and P,
+Files of one study split by seed, by P or by rule are merged (``--out``: the merged .nc and
+its figure). Prints, per rule and P,
 the test error (mean ± std over seeds, n = number of seeds), P* from the seed-averaged curve,
 and the synonymic sensitivity of the last hidden layer.
 """
 import argparse
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from _study import pstar_text
+from _study import pstar_text, report
+from plastisim import RHM
 from plastisim.metrics import sample_complexity
 
 
 def merge(paths: list[str]) -> xr.Dataset:
+    """One Dataset from study files split by seed, by P or by rule (cells not run: NaN)."""
     parts = [xr.open_dataset(p) for p in paths]
-    return parts[0] if len(parts) == 1 else xr.concat(parts, dim="seed",
-                                                      data_vars="minimal", coords="minimal",
-                                                      compat="override")
+    if len(parts) == 1:
+        return parts[0]
+    return xr.merge(parts, join="outer", compat="no_conflicts", combine_attrs="drop_conflicts")
+
+
+def rhm_of(ds: xr.Dataset) -> RHM:
+    """The RHM of a study file, from its ``rhm`` attribute "RHM(v=8, n_classes=8, ...)"."""
+    items = ds.attrs["rhm"].removeprefix("RHM(").removesuffix(")").split(", ")
+    return RHM(**{k: int(v) for k, v in (item.split("=") for item in items)})
 
 
 def table(ds: xr.Dataset, levels: list[int]) -> str:
-    n_classes = int(ds.attrs["rhm"].split("n_classes=")[1].split(",")[0])
+    n_classes = rhm_of(ds).n_classes
     n_star = float(ds.attrs["n_star"])
     L = ds.sizes["layer"]
     head = "| rule | " + " | ".join(f"P={m:g}·n*" for m in ds.multiple.values) + " | P*/n* |"
@@ -55,8 +65,14 @@ if __name__ == "__main__":
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--levels", nargs="+", type=int, default=None,
                         help="sensitivity levels (default: L-1 and 1)")
+    parser.add_argument("--out", default=None,
+                        help="write the merged Dataset to OUT.nc and its figure to OUT.png")
     args = parser.parse_args()
     ds = merge(args.paths)
+    if args.out:
+        out = Path(args.out)
+        ds.drop_encoding().to_netcdf(out.with_suffix(".nc"))   # the parts' string widths differ
+        report(ds, rhm_of(ds), out.with_suffix(".png"))
     L = ds.sizes["layer"]
     levels = args.levels or sorted({L - 1, 1}, reverse=True)
     print(f"{ds.attrs['rhm']}, width {ds.attrs['width']}\n")
