@@ -154,3 +154,10 @@ def synonymic_sensitivity(net: Network, rhm: RHM, batch: RHMBatch, level: int,
         den = (a - c).pow(2).sum(1).mean()
         out.append(float(num / den) if den > 0 else float("nan"))
     return out
+
+
+def sensitivity_matrix(net: Network, rhm: RHM, batch: RHMBatch, seed: int = 0) -> np.ndarray:
+    """S_{k,l} (module docstring) of every hidden layer k (rows, 1..depth) to synonyms re-drawn
+    below every level l (columns, 0..L-1), on the inputs of ``batch``: (depth, L)."""
+    return np.array([synonymic_sensitivity(net, rhm, batch, level, seed)
+                     for level in range(rhm.L)]).T

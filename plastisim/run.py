@@ -10,11 +10,13 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import xarray as xr
 
 from . import rules
 from .config import RunConfig
 from .errors import ConfigError
+from .metrics import sensitivity_matrix
 from .monitor import Monitor
 from .network import Network, hierarchy
 from .record import curve_dataset, provenance
@@ -42,6 +44,7 @@ class Built:
     rule: object
     options: TrainOptions
     device: str
+    net_seed: int = 0
 
 
 def build(cfg: RunConfig, device: str | None = None) -> Built:
@@ -62,7 +65,7 @@ def build(cfg: RunConfig, device: str | None = None) -> Built:
         net = hierarchy(rhm, cfg.network.width, cfg.network.shared, cfg.network.depth,
                         seed=cfg.network.seed, dtype=DTYPES[cfg.network.dtype], device=dev)
     rule = rules.get(cfg.rule.name, **cfg.rule.params)
-    return Built(rhm, train_set, test_set, net, rule, options, str(dev))
+    return Built(rhm, train_set, test_set, net, rule, options, str(dev), cfg.network.seed)
 
 
 @dataclass
@@ -87,12 +90,36 @@ def run_attrs(cfg: RunConfig, built: Built) -> dict:
     return attrs
 
 
+SENSITIVITY_PROBE = 2000       # test inputs on which the final S_{k,l} is measured
+
+
+def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
+    """S_{k,l} of the trained network (``metrics.sensitivity_matrix``) on the first
+    ``SENSITIVITY_PROBE`` test inputs, synonyms drawn with the network seed; NaN after a
+    divergence (the weights are not finite)."""
+    depth, levels = len(built.net.hidden), built.rhm.L
+    if result.status == "diverged" or len(built.test_set) == 0:
+        values = np.full((depth, levels), np.nan)
+    else:
+        values = sensitivity_matrix(built.net, built.rhm, built.test_set[:SENSITIVITY_PROBE],
+                                    seed=int(built.net_seed))
+    return xr.DataArray(values, dims=("layer", "level"), coords={
+        "layer": ("layer", np.arange(1, depth + 1), {"long_name": "hidden layer k"}),
+        "level": ("level", np.arange(levels), {"long_name": "RHM level l: synonyms re-drawn "
+                                                            "below it"})},
+        attrs={"units": "1", "long_name": "synonymic sensitivity S_{k,l} after training",
+               "probe": f"first {SENSITIVITY_PROBE} test inputs (or all)"})
+
+
 def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
-    """The run's Dataset: learning curve, status, throughput, config and provenance."""
+    """The run's Dataset: learning curve, final synonymic sensitivity, status, throughput,
+    config and provenance."""
     attrs = run_attrs(cfg, built)
     attrs.update(status=result.status, status_message=result.message, steps=result.steps,
                  samples_per_s=result.samples_per_s, elapsed_s=result.elapsed)
-    return curve_dataset(result.history, attrs)
+    ds = curve_dataset(result.history, attrs)
+    ds["sensitivity"] = final_sensitivity(built, result)
+    return ds
 
 
 def make_monitor(cfg: RunConfig, built: Built, path, overwrite: bool = False) -> Monitor:

@@ -7,10 +7,12 @@ Schema (dims = the swept axes, in the sweep file's order; see docs/sweeps.md):
 - final values (the last evaluation of each run; NaN unless status is converged or
   max_epochs): ``test_error``, ``train_error``, ``train_loss``; ``steps``, ``epochs`` and the
   wall time ``elapsed`` (NaN when the run did not train);
+- ``sensitivity`` over (layer, level): the final synonymic sensitivity S_{k,l} of each run,
+  NaN-padded to the deepest run (runs written before it existed: absent);
 - learning curves padded with NaN along ``eval``: ``curve_test_error``, ``curve_train_error``,
   ``curve_train_loss``, ``curve_epoch``, ``curve_step``;
 - per run: ``status`` (converged | max_epochs | diverged | failed | missing),
-  ``status_message``, ``config_hash``, ``run_file``, ``rule``, ``n_train``, ``n_classes``,
+  ``status_message``, ``config_hash``, ``run_file``, ``rule_name``, ``n_train``, ``n_classes``,
   ``n_star`` (= n_c·m^L) and every seed (``seed_network``, ``seed_train``, ``seed_data``,
   ``seed_rhm``, the rule's ``seed_<param>``; -1 where the rule has no such parameter);
 - attributes: the sweep file text, the executor, threads per run, and ``missing_points``, one
@@ -72,6 +74,8 @@ def _run_values(ds: xr.Dataset | None) -> dict:
                    elapsed=float(ds.attrs.get("elapsed_s", np.nan)))
     if n and status in OK:
         out.update({k: float(ds[k].values[-1]) for k in FINALS})
+        if "sensitivity" in ds.variables:
+            out["sensitivity"] = np.asarray(ds["sensitivity"].values, dtype=float)
     return out
 
 
@@ -91,6 +95,8 @@ def _coord(axis_key: str, dim: str, values: tuple) -> xr.Variable:
     elif axis_key == "seed":
         attrs = {"long_name": "seed-axis value (per-target seeds: seed_* variables)",
                  "units": "1"}
+    elif axis_key == "rules":
+        attrs = {"long_name": "rule spec (name:key=value,...) the run's [rule] is built from"}
     elif axis_key == MULTIPLE:
         attrs = {"long_name": "training-set size P in units of n_c*m^L", "units": "1"}
     else:
@@ -109,10 +115,10 @@ def merge(sweep: Sweep, out: str | Path, executor: str = "", threads: int = 1) -
     out, dims, shape = Path(out), tuple(a.dim for a in sweep.axes), sweep.shape
     floats = {k: np.full(shape, np.nan) for k in FINALS + ("steps", "epochs", "elapsed")}
     text = {k: np.full(shape, "", dtype=object) for k in ("status", "status_message",
-                                                          "config_hash", "run_file", "rule")}
+                                                          "config_hash", "run_file", "rule_name")}
     ints: dict[str, np.ndarray] = {k: np.zeros(shape, dtype=np.int64)
                                    for k in ("n_train", "n_classes", "n_star")}
-    curves, missing, cache = {}, [], {}
+    curves, sensitivity, missing, cache = {}, {}, [], {}
     for point in sweep.points:
         if point.hash not in cache:
             cache[point.hash] = _run_values(read_run(out / point.file))
@@ -120,7 +126,7 @@ def merge(sweep: Sweep, out: str | Path, executor: str = "", threads: int = 1) -
         for key in floats:
             floats[key][i] = run.get(key, np.nan)
         values = dict(status=run["status"], status_message=run["status_message"],
-                      config_hash=point.hash, run_file=point.file, rule=cfg.rule.name)
+                      config_hash=point.hash, run_file=point.file, rule_name=cfg.rule.name)
         for key, value in values.items():
             text[key][i] = value
         counts = dict(n_train=cfg.train.n_train, n_classes=cfg.rhm.n_classes,
@@ -128,11 +134,14 @@ def merge(sweep: Sweep, out: str | Path, executor: str = "", threads: int = 1) -
         for key, value in counts.items():
             ints.setdefault(key, np.full(shape, -1, dtype=np.int64))[i] = value
         curves[i] = run.get("curve", {})
+        if "sensitivity" in run:
+            sensitivity[i] = run["sensitivity"]
         if run["status"] not in OK:
             missing.append(f"{_label(sweep, point)}: {run['status']}: {run['status_message']}")
     ds = xr.Dataset(coords={a.dim: _coord(a.key, a.dim, a.values) for a in sweep.axes})
     _add_variables(ds, dims, floats, text, ints)
     _add_curves(ds, dims, shape, curves)
+    _add_sensitivity(ds, dims, shape, sensitivity)
     ds.attrs.update(_attributes(sweep, executor, threads, missing))
     return ds
 
@@ -164,6 +173,22 @@ def _add_curves(ds: xr.Dataset, dims: tuple, shape: tuple, curves: dict) -> None
         units, long_name = CURVE_ATTRS.get(key, ("1", f"{key} of the evaluation"))
         ds[f"curve_{key}"] = (dims + ("eval",), data,
                               {"units": units, "long_name": f"{long_name} (NaN-padded)"})
+
+
+def _add_sensitivity(ds: xr.Dataset, dims: tuple, shape: tuple, values: dict) -> None:
+    """S_{k,l} of every run over (layer, level), NaN-padded to the deepest run."""
+    if not values:
+        return
+    depth = max(v.shape[0] for v in values.values())
+    levels = max(v.shape[1] for v in values.values())
+    data = np.full(shape + (depth, levels), np.nan)
+    for index, matrix in values.items():
+        data[index + (slice(0, matrix.shape[0]), slice(0, matrix.shape[1]))] = matrix
+    ds["sensitivity"] = (dims + ("layer", "level"), data, {
+        "units": "1", "long_name": "synonymic sensitivity S_{k,l} of hidden layer k to synonyms "
+        "re-drawn below level l, after training (NaN: no such layer or no final values)"})
+    ds.coords["layer"] = ("layer", np.arange(1, depth + 1), {"long_name": "hidden layer k"})
+    ds.coords["level"] = ("level", np.arange(levels), {"long_name": "RHM level l"})
 
 
 def _attributes(sweep: Sweep, executor: str, threads: int, missing: list[str]) -> dict:

@@ -2,7 +2,9 @@
 
     base = "models/bp.toml"                  # one model, or a list as an axis:
     # models = ["models/bp.toml", "models/dfa.toml"]   -> dimension "model" (file stems)
+    rules = ["bp", "fa:lr=1.0", 'clapp:view_level="matched"']   # optional: dimension "rule"
     step_budget = 10000                      # optional: epochs = ceil(budget·batch_size/n_train)
+    min_epochs = 100                         # optional, with step_budget: at least this many
 
     [set]                                    # fixed overrides, like `plastisim run --set`
     rhm.L = 3
@@ -20,6 +22,11 @@ Each target of the ``seed`` axis gets, for axis value s, ``derive_seed(s, target
 "derived": independent streams) or s itself (mode "same"); "rule.*seed" means every parameter
 of the run's rule whose name ends in ``seed`` (``feedback_seed``, ...). The values are recorded
 per run. Relative model paths are looked up next to the sweep file, then in the current folder.
+
+A rule spec (``rules``) is ``name`` or ``name:key=value,key=value`` (values parsed as TOML,
+bare words as strings); it replaces the model's ``[rule]`` table: the rule's defaults, then the
+spec's parameters, then ``[set]`` and ``[axes]`` ``rule.*`` keys. The spec text is the ``rule``
+coordinate.
 """
 from __future__ import annotations
 
@@ -36,7 +43,8 @@ from .. import config, rules
 from ..config import RunConfig
 from ..errors import ConfigError, PlastisimError
 
-TOP_KEYS = ("title", "base", "models", "step_budget", "set", "axes", "seed")
+TOP_KEYS = ("title", "base", "models", "rules", "step_budget", "min_epochs", "set", "axes",
+            "seed")
 SEED_MODES = ("derived", "same")
 DEFAULT_SEED_TARGETS = ("network.seed", "train.seed", "train.data_seed", "rule.*seed")
 SEED_TARGETS = ("rhm.seed",) + DEFAULT_SEED_TARGETS
@@ -90,6 +98,27 @@ def derive_seed(seed: int, target: str) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFF_FFFF
 
 
+def parse_spec(spec: Any, where: str = "rules") -> tuple[str, dict[str, Any]]:
+    """``"name:key=value,key=value"`` -> (name, {key: value}); values parsed as TOML values,
+    bare words kept as strings (``'vicreg:lr=5.0,view_level="matched"'``)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"{where}={spec!r} is not a rule spec: need \"name\" or "
+                          "\"name:key=value,...\"")
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{where}={spec!r}: {item!r} is not of the form key=value")
+        try:
+            params[key.strip()] = tomllib.loads(f"x = {value.strip()}")["x"]
+        except tomllib.TOMLDecodeError:
+            params[key.strip()] = value.strip()
+    name = name.strip()
+    rules.make_params(name, **params)       # unknown rule or parameter: one-line error
+    return name, params
+
+
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"train": {"n_train": [..]}} and {"train.n_train": [..]} -> {"train.n_train": [..]}."""
     flat: dict[str, Any] = {}
@@ -119,8 +148,9 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{what} {path}: invalid TOML: {err}") from None
 
 
-def _check_key(key: str, where: str, models: dict[str, dict]) -> None:
-    """``section.key`` must name a config field (or a parameter of every model's rule)."""
+def _check_key(key: str, where: str, rule_names: dict[str, str]) -> None:
+    """``section.key`` must name a config field (or a parameter of every run's rule);
+    ``rule_names``: where each rule comes from (model file or spec) -> rule name."""
     section, _, name = key.partition(".")
     if section not in SWEPT_SECTIONS or not name:
         raise ConfigError(f"{where} '{key}' is unknown; available: seed, {MULTIPLE}, or "
@@ -131,8 +161,7 @@ def _check_key(key: str, where: str, models: dict[str, dict]) -> None:
             raise ConfigError(f"{where} '{key}' is not a known key; available: "
                               + ", ".join(f"{section}.{a}" for a in allowed))
         return
-    for source, table in models.items():
-        rule = table.get("rule", {}).get("name", config.RuleConfig.name)
+    for source, rule in rule_names.items():
         try:
             allowed = [f.name for f in dataclasses.fields(rules.make_params(rule))]
         except PlastisimError:      # an unknown rule is reported when the config is built
@@ -182,6 +211,13 @@ def _seed_settings(table: Any) -> tuple[str, tuple[str, ...]]:
     return mode, tuple(targets)
 
 
+def _positive_int(table: dict[str, Any], key: str) -> int | None:
+    value = table.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{key}={value!r} is impossible: need an integer >= 1")
+    return value
+
+
 def parse(table: dict[str, Any], path: str = "sweep", text: str = "") -> Sweep:
     """A validated Sweep from a parsed sweep-file table (module docstring)."""
     unknown_keys = set(table) - set(TOP_KEYS)
@@ -200,29 +236,49 @@ def parse(table: dict[str, Any], path: str = "sweep", text: str = "") -> Sweep:
     else:
         files = [_find(table["base"], "base", folder)]
     models = {str(f): _read_toml(f, "model file") for f in files}
+    specs = table.get("rules")
+    if specs is not None:
+        if not isinstance(specs, list) or not specs:
+            raise ConfigError(f"rules={specs!r} is not a list: need a list of rule specs")
+        parsed = {spec: parse_spec(spec) for spec in specs}
+        rule_names = {f"rules: {spec!r}": name for spec, (name, _) in parsed.items()}
+    else:
+        parsed = {}
+        rule_names = {source: model.get("rule", {}).get("name", config.RuleConfig.name)
+                      for source, model in models.items()}
     fixed = _flatten(table.get("set", {}))
     swept = _flatten(table.get("axes", {}))
     for key in fixed:
-        _check_key(key, "set", models)
+        if key != MULTIPLE:
+            _check_key(key, "set", rule_names)
+    if MULTIPLE in fixed and not (isinstance(fixed[MULTIPLE], (int, float)) and
+                                  not isinstance(fixed[MULTIPLE], bool) and fixed[MULTIPLE] > 0):
+        raise ConfigError(f"set.{MULTIPLE}={fixed[MULTIPLE]!r} is impossible: need a number > 0")
     axes = []
     if "models" in table:
         stems = [f.stem for f in files]
         names = stems if len(set(stems)) == len(stems) else [str(f) for f in files]
         axes.append(Axis("model", "model", tuple(names)))
+    if specs is not None:
+        axes.append(Axis("rules", "rule", _axis("rules", specs, []).values))
+    leading = [a.dim for a in axes]
     for key, values in swept.items():
         if key not in ("seed", MULTIPLE):
-            _check_key(key, "axes", models)
+            _check_key(key, "axes", rule_names)
         if key in fixed:
             raise ConfigError(f"{key} is both fixed in [set] and swept in [axes]; keep one")
-        axes.append(_axis(key, values, ["model"] * ("models" in table) + list(swept)))
-    if MULTIPLE in swept and "train.n_train" in swept:
-        raise ConfigError(f"axes: give train.n_train or {MULTIPLE}, not both")
-    budget = table.get("step_budget")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
-                               or budget < 1):
-        raise ConfigError(f"step_budget={budget!r} is impossible: need an integer >= 1")
+        axes.append(_axis(key, values, leading + list(swept)))
+    sizes = {MULTIPLE, "train.n_train"}
+    if len(sizes & (set(swept) | set(fixed))) > 1:
+        raise ConfigError(f"give train.n_train or {MULTIPLE}, not both (in [set] or [axes])")
+    budget = _positive_int(table, "step_budget")
+    min_epochs = _positive_int(table, "min_epochs")
+    if min_epochs is not None and budget is None:
+        raise ConfigError("min_epochs needs step_budget: epochs = max(ceil(step_budget · "
+                          "batch_size / n_train), min_epochs)")
     mode, targets = _seed_settings(table.get("seed", {}))
-    points = tuple(_point(index, axes, list(models.items()), fixed, budget, mode, targets)
+    points = tuple(_point(index, axes, list(models.items()), parsed, fixed,
+                          (budget, min_epochs or 1), mode, targets)
                    for index in product(*(range(len(a.values)) for a in axes)))
     return Sweep(str(path), text, str(table.get("title", Path(path).stem)), tuple(axes), points,
                  mode, targets)
@@ -243,36 +299,47 @@ def _set(table: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _point(index: tuple[int, ...], axes: list[Axis], models: list[tuple[str, dict]],
-           fixed: dict[str, Any], budget: int | None, mode: str,
-           targets: tuple[str, ...]) -> Point:
-    """The run at one grid point: model table, [set], axis values, seeds, derived n_train."""
+           specs: dict[str, tuple[str, dict]], fixed: dict[str, Any],
+           budget: tuple[int | None, int], mode: str, targets: tuple[str, ...]) -> Point:
+    """The run at one grid point: model table, rule spec, [set], axis values, seeds, derived
+    n_train and epochs."""
     chosen = {a.key: a.values[i] for a, i in zip(axes, index)}
-    source, model = models[index[0]] if "model" in chosen else models[0]
+    source, model = models[chosen_index(axes, index, "model")] if "model" in chosen \
+        else models[0]
     table = {section: dict(values) for section, values in model.items()}
-    for key, value in fixed.items():
-        _set(table, key, value)
-    for key, value in chosen.items():
-        if key not in ("model", "seed", MULTIPLE):
+    if "rules" in chosen:
+        name, params = specs[chosen["rules"]]
+        table["rule"] = {"name": name, **params}
+    settings = {**fixed, **{k: v for k, v in chosen.items() if k not in ("model", "rules")}}
+    for key, value in settings.items():
+        if key not in ("seed", MULTIPLE):
             _set(table, key, value)
     seeds: dict[str, int] = {}
     if "seed" in chosen:
         rule = config.build(table, source)
         for target in _expand_targets(targets, rule.rule.name):
-            if target in fixed or target in chosen:
+            if target in settings:
                 raise ConfigError(f"{target} is set by the seed axis (seed.targets); remove it "
                                   "from [set]/[axes] or from seed.targets")
             seeds[target] = chosen["seed"] if mode == "same" else derive_seed(chosen["seed"],
                                                                              target)
             _set(table, target, seeds[target])
     cfg = config.build(table, source)
-    if MULTIPLE in chosen:
+    if MULTIPLE in settings:
         n_star = cfg.rhm.n_classes * cfg.rhm.m ** cfg.rhm.L
-        _set(table, "train.n_train", max(1, round(chosen[MULTIPLE] * n_star)))
-    if budget is not None:
+        _set(table, "train.n_train", max(1, round(settings[MULTIPLE] * n_star)))
+    steps, min_epochs = budget
+    if steps is not None:
         n_train = table.get("train", {}).get("n_train", cfg.train.n_train)
-        _set(table, "train.epochs", math.ceil(budget * cfg.train.batch_size / n_train))
+        _set(table, "train.epochs", max(math.ceil(steps * cfg.train.batch_size / n_train),
+                                        min_epochs))
     cfg = config.build(table, source)
     return Point(index, cfg, config_hash(cfg), seeds)
+
+
+def chosen_index(axes: list[Axis], index: tuple[int, ...], key: str) -> int:
+    """Position along the axis ``key`` at grid point ``index``."""
+    return next(i for a, i in zip(axes, index) if a.key == key)
 
 
 def _expand_targets(targets: tuple[str, ...], rule: str) -> list[str]:
