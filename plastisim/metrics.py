@@ -87,15 +87,17 @@ def sample_complexity(P: Sequence[float], error: Sequence[float], n_classes: int
 def sample_complexity_from_dataset(ds, over: str = "n_train_multiple",
                                    n_classes: int | None = None, fraction: float = 0.1,
                                    average: Sequence[str] = ("seed",), skipna: bool = False,
-                                   variable: str = "test_error"):
+                                   variable: str = "test_error", flags: bool = False):
     """P* along dimension ``over`` of a merged sweep dataset (``plastisim sweep``).
 
     ``ds[variable]`` is first averaged over the ``average`` dims present (seeds; with
     ``skipna=False`` a point with a missing seed stays missing), then ``sample_complexity``
     runs along ``over`` (sorted increasing) for every combination of the other dims. P* is in
     the units of the ``over`` coordinate (n_c·m^L for ``n_train_multiple``). ``n_classes``
-    defaults to the dataset's ``n_classes`` variable, which must then hold one value.
-    Returns a DataArray ``P_star`` over the remaining dims (NaN: threshold not crossed).
+    defaults to the dataset's ``n_classes`` variable, per combination of the other dims (so
+    ``rhm.n_classes`` may be swept). Returns a DataArray ``P_star`` over the remaining dims
+    (NaN: threshold not crossed); with ``flags=True`` a Dataset of ``P_star``, ``crossed`` and
+    ``below_grid`` (reached at the smallest P already: P* is an upper bound).
     Duck-typed: any xarray-like Dataset works; this module does not import xarray.
     """
     err = ds[variable]
@@ -104,27 +106,50 @@ def sample_complexity_from_dataset(ds, over: str = "n_train_multiple",
     reduce = [d for d in average if d in err.dims and d != over]
     if reduce:
         err = err.mean(reduce, skipna=skipna)
-    if n_classes is None:
-        values = np.unique(np.asarray(ds["n_classes"].values))
-        if values.size != 1:
-            raise impossible("n_classes", None, f"the dataset holds n_classes "
-                             f"{sorted(values.tolist())}: select one or pass n_classes")
-        n_classes = int(values[0])
     err = err.transpose(..., over)
+    template = err.isel({over: 0}, drop=True)
+    classes = _classes_per_point(ds, template, reduce + [over], n_classes)
     P = np.asarray(err[over].values, dtype=float)
     order = np.argsort(P)
     errors = np.asarray(err.values, dtype=float)[..., order]
     P_star = np.full(errors.shape[:-1], np.nan)
+    crossed = np.zeros(errors.shape[:-1], dtype=bool)
+    below = np.zeros(errors.shape[:-1], dtype=bool)
     for index in np.ndindex(P_star.shape):
-        P_star[index] = sample_complexity(P[order], errors[index], n_classes, fraction).P_star
-    out = err.isel({over: 0}, drop=True).copy(data=P_star)
+        result = sample_complexity(P[order], errors[index], int(classes[index]), fraction)
+        P_star[index], crossed[index], below[index] = (result.P_star, result.crossed,
+                                                       result.below_grid)
+    out = template.copy(data=P_star)
     out.name = "P_star"
+    thresholds = sorted({fraction * (1.0 - 1.0 / c) for c in np.unique(classes)})
     out.attrs = {"units": ds[over].attrs.get("units", "1"),
                  "long_name": f"sample complexity P*: smallest {over} with {variable} < "
                               f"{fraction:g} * chance (linear in log P between grid points)",
-                 "threshold": fraction * (1.0 - 1.0 / n_classes),
+                 "threshold": thresholds[0] if len(thresholds) == 1 else str(thresholds),
                  "averaged_over": " ".join(reduce)}
-    return out
+    if not flags:
+        return out
+    result = out.to_dataset()
+    result["crossed"] = template.copy(data=crossed)
+    result["crossed"].attrs = {"long_name": "threshold crossed on the grid"}
+    result["below_grid"] = template.copy(data=below)
+    result["below_grid"].attrs = {"long_name": "below threshold at the smallest P: P* <= grid "
+                                               "minimum"}
+    return result
+
+
+def _classes_per_point(ds, template, reduced: list[str], n_classes: int | None) -> np.ndarray:
+    """n_c for every point of ``template`` (the dims left after the reduction)."""
+    if n_classes is not None:
+        return np.full(template.shape, int(n_classes))
+    classes = ds["n_classes"]
+    dims = [d for d in reduced if d in classes.dims]
+    low, high = (classes.min(dims), classes.max(dims)) if dims else (classes, classes)
+    if bool((low != high).any()):
+        raise impossible("n_classes", None, "n_classes varies along the averaged dimensions "
+                         f"({', '.join(dims)}): select one or pass n_classes")
+    low = low.broadcast_like(template).transpose(*template.dims)
+    return np.asarray(low.values)
 
 
 def layer_rates(net: Network, x: Tensor, batch_size: int = 4096) -> list[Tensor]:

@@ -13,7 +13,8 @@ Schema (dims = the swept axes, in the sweep file's order; see docs/sweeps.md):
   ``curve_train_loss``, ``curve_epoch``, ``curve_step``;
 - per run: ``status`` (converged | max_epochs | diverged | failed | missing),
   ``status_message``, ``config_hash``, ``run_file``, ``rule_name``, ``n_train``, ``n_classes``,
-  ``n_star`` (= n_c·m^L) and every seed (``seed_network``, ``seed_train``, ``seed_data``,
+  ``n_star`` (= n_c·m^L), ``rhm_v``, ``rhm_m``, ``rhm_s``, ``rhm_L``, ``network_width``
+  (the run's setting, swept or not) and every seed (``seed_network``, ``seed_train``, ``seed_data``,
   ``seed_rhm``, the rule's ``seed_<param>``; -1 where the rule has no such parameter);
 - attributes: the sweep file text, the executor, threads per run, and ``missing_points``, one
   line per point that has no final values, with its reason.
@@ -130,7 +131,9 @@ def merge(sweep: Sweep, out: str | Path, executor: str = "", threads: int = 1) -
         for key, value in values.items():
             text[key][i] = value
         counts = dict(n_train=cfg.train.n_train, n_classes=cfg.rhm.n_classes,
-                      n_star=cfg.rhm.n_classes * cfg.rhm.m ** cfg.rhm.L, **_seeds(cfg))
+                      n_star=cfg.rhm.n_classes * cfg.rhm.m ** cfg.rhm.L, rhm_v=cfg.rhm.v,
+                      rhm_m=cfg.rhm.m, rhm_s=cfg.rhm.s, rhm_L=cfg.rhm.L,
+                      network_width=cfg.network.width, **_seeds(cfg))
         for key, value in counts.items():
             ints.setdefault(key, np.full(shape, -1, dtype=np.int64))[i] = value
         curves[i] = run.get("curve", {})
@@ -160,6 +163,8 @@ def _add_variables(ds: xr.Dataset, dims: tuple, floats: dict, text: dict, ints: 
                                   + (" (-1: not a parameter of the rule)"
                                      if key.startswith("seed_") else "")})
     ds["n_star"].attrs["long_name"] = "n_c*m^L of the run's RHM"
+    for key in ("rhm_v", "rhm_m", "rhm_s", "rhm_L", "network_width"):
+        ds[key].attrs["long_name"] = f"{key.replace('_', '.', 1)} of the run"
     ds["n_train"].attrs["long_name"] = "training-set size P"
 
 
