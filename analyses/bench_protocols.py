@@ -10,7 +10,7 @@ checked against the engine's. Prints JSON; the same figure is part of ``plastisi
 import argparse
 import json
 
-from plastisim.protocols.bench import bench_protocols
+from plastisim.bench.protocols import bench_protocols
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -3,7 +3,7 @@
     python analyses/bench_record.py [--steps 100000] [--every 100] [--width 256] [--L 3]
                                     [--train-steps 1000] [--repeats 3] [--folder /tmp]
 
-Two measurements in one process (``plastisim.monitor.bench_record``):
+Two measurements in one process (``plastisim.bench.record.bench_record``):
 
 - stream: ``--steps`` stand-in plasticity steps (every weight tensor += a fixed random increment,
   in place, so the recorded tensors have their real sizes and stay incompressible like real
@@ -22,7 +22,7 @@ version.
 import argparse
 import json
 
-from plastisim.monitor import bench_record
+from plastisim.bench.record import bench_record
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

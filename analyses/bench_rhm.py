@@ -7,7 +7,7 @@ Prints JSON; the same figure is part of ``plastisim bench``.
 import argparse
 import json
 
-from plastisim.bench import bench_rhm
+from plastisim.bench.rhm import bench_rhm
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

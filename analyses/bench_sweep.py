@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from plastisim.sweep.bench import bench_sweep
+from plastisim.bench.sweep import bench_sweep
 
 
 def main() -> None:

@@ -3,12 +3,12 @@
     python analyses/bench_train.py [--widths 64 256 1024] [--rules bp dfa] [--repeats 5]
     python analyses/bench_train.py --local     # every local rule at width 256 against bp
 
-Prints JSON (plastisim.bench_train.bench_train; also `plastisim bench --only train`).
+Prints JSON (plastisim.bench.train.bench_train; also `plastisim bench --only train`).
 """
 import argparse
 import json
 
-from plastisim.bench_train import bench_local_rules, bench_train
+from plastisim.bench.train import bench_local_rules, bench_train
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -20,7 +20,7 @@ from plastisim.cli import main
 from plastisim.errors import ConfigError, UnknownNameError
 from plastisim.protocols import (SpikeTrains, event_rule, merge, pairing, poisson, poisson_drift,
                                  run, sjostrom2001, stdp_window)
-from plastisim.protocols.bench import bench_protocols, triplet_loop
+from plastisim.bench.protocols import bench_protocols, triplet_loop
 from plastisim.traces import Trace, decay_factor, trace_step
 
 

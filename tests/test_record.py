@@ -15,7 +15,8 @@ import plastisim as ps
 from plastisim import analysis, config, record
 from plastisim.cli import main
 from plastisim.cli.record import record_overrides
-from plastisim.monitor import Monitor, bench_record
+from plastisim.bench.record import bench_record
+from plastisim.monitor import Monitor
 from plastisim.network import hierarchy
 from plastisim.rules.base import StepResult
 
@@ -325,7 +326,7 @@ def test_streaming_memory_stays_flat(tmp_path):
     """All weights of the width-256, L=3 network every 100 steps for 20,000 stand-in steps:
     peak resident memory grows < 50 MB between step 2,000 and the end (the acceptance figure
     for 100,000 steps comes from analyses/bench_record.py)."""
-    from plastisim.monitor import _stream
+    from plastisim.bench.record import _stream
 
     rhm = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
     out = _stream(hierarchy(rhm, 256, seed=0), 20_000, 100, tmp_path / "flat.nc")

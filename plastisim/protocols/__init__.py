@@ -3,7 +3,9 @@
     trains.py       pairing and Poisson spike trains; ``merge`` into lock-step ``Events``
     engine.py       ``run(rule, events)``: exact trace decay between events, all streams at once
     experiments.py  ``sjostrom2001``, ``stdp_window``, ``poisson_drift`` -> xarray Datasets
-    bench.py        synapse-updates per second against a per-event Python loop
+
+Its benchmark (synapse-updates per second against a per-event Python loop) is
+``plastisim.bench.protocols``.
 
 Depends only on the core (traces, neurons, rules, errors, data); xarray is imported by the
 experiments that build Datasets. See ``docs/protocols.md``.

@@ -14,9 +14,10 @@ import math
 
 import torch
 
+from ..protocols.engine import event_rule, run
+from ..protocols.trains import merge, poisson
 from ..rules.stdp_triplet import TripletParams
-from .engine import event_rule, run
-from .trains import merge, poisson
+from .timing import machine, median_seconds
 
 
 def triplet_loop(pre: list[float], post: list[float], p: TripletParams,
@@ -55,8 +56,6 @@ def bench_protocols(n_synapses: int = 10_000, rate: float = 10.0, duration: floa
                     params: str = "visual_all_to_all_full") -> dict:
     """Synapse-updates/s of the engine (triplet STDP, Poisson pre and post at ``rate``) and of
     the per-event Python loop on ``loop_synapses`` of the same synapses; their ratio."""
-    from ..bench import machine, median_seconds
-
     rule = event_rule("triplet", params=params)
     gen = torch.Generator().manual_seed(0)
     trains = poisson(torch.tensor([rate]), torch.tensor([rate]), duration, n_synapses, gen)

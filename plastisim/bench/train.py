@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import rules
-from .bench import machine
-from .network import hierarchy
-from .rhm import RHM, one_hot
-from .rules.base import StepContext
+from .. import rules
+from ..network import hierarchy
+from ..rhm import RHM, one_hot
+from ..rules.base import StepContext
+from .timing import machine
 
 
 def _explicit_step(rule_name: str, rhm: RHM, width: int, batch, x, y):

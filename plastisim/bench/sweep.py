@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bench import machine
-from .plan import load
-from .runner import run_sweep
+from ..sweep.plan import load
+from ..sweep.runner import run_sweep
+from .timing import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 
