@@ -17,9 +17,9 @@ What (names: ``"all"``, one name, ``"w1,w2"`` or a list; None / "" records nothi
 indexes the fan-in (receptive field) of a post unit; its coordinate ``pre_channel_<syn>`` names
 the pre-synaptic channel of each entry. ``indices`` selects subsets by axis ("position",
 "post", "pre" for a synapse; "channel", "position" for a group): a list, range or slice of
-indices, or a string "0:16", "0:64:4", "3,5,9"; weights and updates of a synapse (rates and
-traces of a group) share the selection. A record taken without a step result (``step=None``,
-e.g. the initial state at step 0) holds NaN for the updates and the loss.
+indices, or a string "0:16", "0:64:4", "3,5,9" (``plastisim.selection``); weights and updates
+of a synapse (rates and traces of a group) share the selection. A record taken without a step
+result (``step=None``, e.g. the initial state at step 0) holds NaN for the updates and the loss.
 
 Where: ``path=None`` keeps records in memory — every record, or with ``max_steps`` a ring buffer
 of the last ``max_steps`` records (tensors stay on the network's device until ``to_xarray``);
@@ -42,76 +42,14 @@ from torch import Tensor
 from . import record
 from .errors import ConfigError, check_int, impossible, unknown
 from .network import Network
+from .selection import parse_indices, parse_selection, resolve_names, resolve_selection
+
+__all__ = ["Monitor", "SYNAPSE_AXES", "GROUP_AXES",
+           # selections, defined in plastisim.selection
+           "parse_selection", "parse_indices", "resolve_selection"]
 
 SYNAPSE_AXES = ("position", "post", "pre")
 GROUP_AXES = ("channel", "position")
-
-
-# --- selections ---------------------------------------------------------------------------------
-def parse_selection(text: str) -> slice | list[int]:
-    """"0:16" -> slice(0, 16), "0:64:4" -> slice(0, 64, 4), "3,5,9" / "7" -> [3, 5, 9] / [7]."""
-    text = str(text).strip()
-    try:
-        if ":" in text:
-            parts = [int(p) if p.strip() else None for p in text.split(":")]
-            if len(parts) > 3:
-                raise ValueError
-            return slice(*parts)
-        return [int(p) for p in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"index selection {text!r} is not of the form start:stop[:step] or "
-                          "i,j,k") from None
-
-
-def parse_indices(entries: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """["w1.post=0:16", "h1.channel=3,5"] -> {"w1": {"post": "0:16"}, "h1": {"channel": "3,5"}}."""
-    out: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        key, sep, value = str(entry).partition("=")
-        name, dot, axis = key.strip().rpartition(".")
-        if not sep or not dot or not name:
-            raise ConfigError(f"index selection {entry!r} is not of the form name.axis=selection "
-                              "(e.g. w1.post=0:16)")
-        out.setdefault(name, {})[axis] = value.strip()
-    return out
-
-
-def resolve_selection(what: str, value: Any, n: int) -> np.ndarray | None:
-    """Indices (int64, unique, in 0..n-1) of ``value``; None when it is everything in order."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = parse_selection(value)
-    if isinstance(value, slice):
-        start, stop, step = value.start or 0, n if value.stop is None else value.stop, \
-            value.step or 1
-        if not (0 <= start and stop <= n and step > 0):
-            shown = f"{start}:{stop}" + (f":{step}" if step != 1 else "")
-            raise impossible(what, shown, f"need 0 <= start, stop <= {n} and step > 0 (the "
-                             f"axis has {n} entries)")
-        value = range(start, stop, step)
-    idx = np.asarray(torch.as_tensor(value).cpu() if isinstance(value, Tensor) else value)
-    idx = idx.reshape(-1)
-    if idx.size == 0 or idx.dtype.kind not in "iu":
-        raise impossible(what, value, "need a non-empty selection of integer indices")
-    if idx.min() < 0 or idx.max() >= n:
-        raise impossible(what, idx.tolist() if idx.size < 8 else f"{idx.min()}..{idx.max()}",
-                         f"need indices in 0..{n - 1} (the axis has {n} entries)")
-    if np.unique(idx).size != idx.size:
-        raise impossible(what, value, "need each index at most once")
-    return None if np.array_equal(idx, np.arange(n)) else idx.astype(np.int64)
-
-
-def _names(kind: str, value: Any, available: Iterable[str]) -> list[str]:
-    available = list(available)
-    if value is None or value is False or value == "":
-        return []
-    names = available if value == "all" else \
-        [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    for name in names:
-        if name not in available:
-            raise unknown(kind, name, available)
-    return names
 
 
 # --- one recorded quantity ----------------------------------------------------------------------
@@ -268,10 +206,10 @@ class Monitor:
         if not (isinstance(complevel, int) and 0 <= complevel <= 9):
             raise impossible("complevel", complevel, "need an integer in 0..9")
         traces_available = [f"{g.name}.{t}" for g in net.groups.values() for t in g.traces]
-        what = {"weights": _names("synapse", weights, net.synapses),
-                "updates": _names("synapse", updates, net.synapses),
-                "rates": _names("neuron group", rates, net.groups),
-                "traces": _names("trace", traces, traces_available)}
+        what = {"weights": resolve_names("synapse", weights, net.synapses),
+                "updates": resolve_names("synapse", updates, net.synapses),
+                "rates": resolve_names("neuron group", rates, net.groups),
+                "traces": resolve_names("trace", traces, traces_available)}
         if indices is not None and not isinstance(indices, dict):
             indices = parse_indices([indices] if isinstance(indices, str) else indices)
         self._items, coords = _items(net, what, bool(loss), indices or {})

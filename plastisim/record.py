@@ -33,6 +33,7 @@ import torch
 import xarray as xr
 
 from .errors import ConfigError, impossible, unknown
+from .selection import resolve_selection
 
 CF_CONVENTIONS = "CF-1.8"
 COMPRESS_MIN_BYTES = 16 * 1024      # per record; smaller variables are stored uncompressed
@@ -285,8 +286,6 @@ def export(src: str | Path, dst: str | Path, variables: list[str] | None = None,
            overwrite: bool = False, command: str = "plastisim export") -> Path:
     """A smaller copy of ``src`` for sharing: some variables, steps (multiples of ``every``)
     and indices (``{name: {axis: sel}}`` by original index, e.g. {"w1": {"post": range(16)}})."""
-    from .monitor import resolve_selection
-
     dst = check_output_path(dst, overwrite)
     if Path(src).resolve() == dst.resolve():
         raise impossible("output", str(dst), "need a file other than the input")

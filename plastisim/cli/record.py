@@ -43,7 +43,7 @@ def record_overrides(text: str | None) -> list[str]:
 
 def _export(args: argparse.Namespace) -> int:
     from .. import record
-    from ..monitor import parse_indices
+    from ..selection import parse_indices
 
     variables = [v for item in args.vars or [] for v in item.split(",") if v]
     every = None
