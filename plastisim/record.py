@@ -302,7 +302,7 @@ def export(src: str | Path, dst: str | Path, variables: list[str] | None = None,
                              f"{', '.join(map(str, ds['step'].values[:3]))}, ...)")
         ds = ds.isel(step=np.flatnonzero(keep))
     axes = {dim.split("_", 1)[1] + "." + dim.split("_", 1)[0]: dim for dim in ds.dims
-            if dim not in ("step", "eval")}
+            if "_" in dim}      # <axis>_<name> dims of the trajectories (not step, eval, layer)
     for name, selection in (indices or {}).items():
         for axis, value in selection.items():
             dim = axes.get(f"{name}.{axis}")
