@@ -15,8 +15,9 @@ import xarray as xr
 
 from plastisim import rules, sweep
 from plastisim.cli import main
-from plastisim.errors import ConfigError
+from plastisim.errors import ConfigError, PlastisimError
 from plastisim.metrics import sample_complexity, sample_complexity_from_dataset
+from plastisim.sweep.plan import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = (ROOT / "models").as_posix()
@@ -93,6 +94,22 @@ def test_merged_dataset_schema(reference):
         assert "long_name" in ds[var].attrs and "units" in ds[var].attrs
     assert ds.attrs["torch_threads_per_run"] == 1 and "sweep_toml" in ds.attrs
 
+
+
+def test_merged_rule_name_and_final_sensitivity(reference):
+    ds = reference
+    assert "rule" not in ds.variables        # `rule` is the dimension of a rules axis
+    for model in ("bp", "dfa"):
+        assert (ds.rule_name.sel(model=model) == model).all()
+    # S_{k,l} of hidden layer k = 1..L to synonyms re-drawn below level l = 0..L-1 (L = 2)
+    s = ds.sensitivity
+    assert s.dims == ("model", "n_train_multiple", "seed", "layer", "level")
+    assert list(ds.layer.values) == [1, 2] and list(ds.level.values) == [0, 1]
+    assert s.attrs["units"] == "1" and "long_name" in s.attrs
+    finished = ds.status.isin(["converged", "max_epochs"])
+    assert finished.all()
+    assert np.isfinite(s).all() and (s >= 0).all() and (s <= 1.5).all()
+    assert s.std() > 0
 
 @requires_dask
 def test_processes_and_dask_give_identical_datasets(tiny, reference, tmp_path):
@@ -189,6 +206,17 @@ BAD = [
     ({"base": "BASE", "axis": {}}, "axis is not a known key of a sweep file"),
     ({"base": "BASE", "seed": {"mode": "random"}}, "seed.mode='random' is unknown"),
     ({"base": "BASE", "step_budget": 0}, "step_budget=0 is impossible"),
+    ({"base": "BASE", "min_epochs": 10}, "min_epochs needs step_budget"),
+    ({"base": "BASE", "step_budget": 10, "min_epochs": 0}, "min_epochs=0 is impossible"),
+    ({"base": "BASE", "set": {"train": {"n_train_multiple": 0}}},
+     "set.train.n_train_multiple=0 is impossible"),
+    ({"base": "BASE", "set": {"train": {"n_train": 100, "n_train_multiple": 1}}},
+     "give train.n_train or train.n_train_multiple, not both"),
+    ({"base": "BASE", "set": {"train": {"n_train": 100}},
+      "axes": {"train": {"n_train_multiple": [1, 2]}}},
+     "give train.n_train or train.n_train_multiple, not both"),
+    ({"base": "BASE", "rules": ["bp", "clapp"], "set": {"rule": {"readout_epochs": 3}}},
+     "set 'rule.readout_epochs' is not a parameter of rule 'bp' (rules: 'bp')"),
 ]
 
 
@@ -240,6 +268,113 @@ rhm.seed = [3]
     assert set(same.points[-1].seeds.values()) == {7}
 
 
+
+SPECS = ["bp", "fa:lr=1.0,momentum=0.8", 'clapp:view_level="matched",readout_epochs=7']
+
+
+def test_rule_spec_axis_replaces_the_models_rule(tmp_path):
+    path = _write(tmp_path, f"""
+base = "{MODELS}/bp.toml"
+rules = {SPECS!r}
+[set]
+rhm.L = 2
+rule.momentum = 0.5
+[axes]
+seed = [0, 1]
+""")
+    assert parse_spec('vicreg:lr=5,view_level="matched", pairs=siblings') == (
+        "vicreg", {"lr": 5, "view_level": "matched", "pairs": "siblings"})   # bare word: str
+    plan = sweep.load(path)
+    axis = plan.axes[0]
+    assert (axis.key, axis.dim, axis.values) == ("rules", "rule", tuple(SPECS))
+    assert plan.shape == (3, 2)
+    given = {"bp": {}, "fa": {"lr": 1.0}, "clapp": {"view_level": "matched", "readout_epochs": 7}}
+    for point in plan.points:
+        cfg, (i, j) = point.config, point.index
+        name = cfg.rule.name
+        assert name == SPECS[i].partition(":")[0]
+        # the rule's defaults (not bp.toml's [rule]: clapp keeps weight_decay 0), then the
+        # spec, then [set] (momentum 0.5 beats the spec's 0.8), then the seed axis
+        own_seeds = {"clapp": ["rule.seed"]}.get(name, ["rule.feedback_seed"])
+        assert [t for t in point.seeds if t.startswith("rule.")] == own_seeds
+        seeds = {t[len("rule."):]: point.seeds[t] for t in own_seeds}
+        assert seeds == {t[len("rule."):]: sweep.derive_seed([0, 1][j], t) for t in own_seeds}
+        expected = {**vars(rules.make_params(name)), **given[name], "momentum": 0.5, **seeds}
+        assert vars(rules.make_params(name, **cfg.rule.params)) == expected
+
+
+PASSED_THROUGH = pytest.mark.xfail(strict=True, raises=(AssertionError, PlastisimError),
+                                   reason="parse_spec passes rules.make_params' error on "
+                                          "without naming `rules` (reported)")
+BAD_SPECS = [
+    pytest.param(["clap"], "rule 'clap' is unknown; available: bp", id="unknown rule",
+                 marks=PASSED_THROUGH),
+    pytest.param(["fa:lrr=1.0"], "rule.lrr is not a parameter of rule 'fa'",
+                 id="unknown parameter", marks=PASSED_THROUGH),
+    pytest.param(["fa:lr=fast"], "rule.lr='fast' has the wrong type for rule 'fa'",
+                 id="wrong type", marks=PASSED_THROUGH),
+    pytest.param(["fa:lr"], "rules='fa:lr': 'lr' is not of the form key=value", id="no ="),
+    pytest.param([], "rules=[] is not a list", id="empty"),
+    pytest.param(["bp", "fa", "bp"], "rules=['bp', 'fa', 'bp'] repeats a value",
+                 id="duplicate"),
+]
+
+
+@pytest.mark.parametrize("specs, message", BAD_SPECS)
+def test_bad_rule_specs_are_one_line_config_errors_naming_rules(specs, message, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        sweep.parse({"base": f"{MODELS}/bp.toml", "rules": specs}, str(tmp_path / "bad.toml"))
+    text = str(err.value)
+    assert message in text and "rules" in text and "\n" not in text
+
+
+def test_min_epochs_and_a_fixed_multiple_per_run(tmp_path):
+    path = _write(tmp_path, f"""
+base = "{MODELS}/bp.toml"
+step_budget = 1000
+min_epochs = 50
+[set]
+rhm.L = 2
+train.batch_size = 64
+[axes]
+train.n_train_multiple = [0.5, 2, 16]
+""")
+    plan = sweep.load(path)
+    sizes = [p.config.train.n_train for p in plan.points]
+    assert sizes == [64, 256, 2048]          # n_c·m^L = 128
+    assert [p.config.train.epochs for p in plan.points] == [1000, 250, 50]
+    for point in plan.points:
+        n = point.config.train.n_train
+        assert point.config.train.epochs == max(math.ceil(1000 * 64 / n), 50)
+    # a fixed multiple in [set] follows each run's own RHM: round(1.3 · n_c · m^L)
+    fixed = sweep.parse({"base": f"{MODELS}/bp.toml", "set": {"rhm": {"L": 2}, "train": {
+        "n_train_multiple": 1.3}}, "axes": {"rhm": {"m": [3, 4]}}}, str(path))
+    assert [p.config.train.n_train for p in fixed.points] == [round(1.3 * 8 * 9),
+                                                             round(1.3 * 8 * 16)] == [94, 166]
+    assert [p.config.train.epochs for p in fixed.points] == [250, 250]   # bp.toml's
+
+
+def test_rule_spec_sweep_runs_and_merges(tmp_path):
+    specs = ["bp", "fa:lr=1.0"]
+    path = _write(tmp_path, f"""
+base = "{MODELS}/bp.toml"
+rules = {specs!r}
+[set]
+rhm.L = 2
+network.width = 8
+train.n_train = 64
+train.n_test = 64
+train.epochs = 2
+[axes]
+seed = [0]
+""")
+    ds = sweep.run_sweep(sweep.load(path), tmp_path / "out", workers=0).dataset
+    assert ds.test_error.dims == ("rule", "seed") and list(ds.rule.values) == specs
+    assert ds.rule.attrs["sweep_key"] == "rules"
+    assert list(ds.rule_name.values[:, 0]) == ["bp", "fa"]
+    assert ds.sensitivity.dims == ("rule", "seed", "layer", "level")
+    assert np.isfinite(ds.sensitivity).all()
+
 def test_every_trainable_rule_runs_in_a_sweep(tmp_path):
     names = [n for n in rules.names() if rules.info(n).family != "stdp"]
     files = []
@@ -283,13 +418,31 @@ def test_sample_complexity_from_the_merged_dataset():
 
 
 def test_analyses_sweep_files_load():
+    """The study files reproduce docs/results.md §1 and §2 (budgets, grids, rule defaults)."""
     masking = sweep.load(ROOT / "analyses" / "masking.toml")
+    assert [a.dim for a in masking.axes] == ["rule", "n_train_multiple", "seed"]
     assert masking.shape == (6, 6, 3)
     assert list(masking.axes[0].values) == ["bp", "fa", "bp_nomask", "dfa", "sdfa", "drtp"]
     sizes = sorted({p.config.train.n_train for p in masking.points})
     assert sizes == [256, 512, 1024, 2048, 4096, 8192]
-    assert {p.config.network.width for p in masking.points} == {256}
+    for point in masking.points:
+        cfg = point.config
+        assert (cfg.rhm.v, cfg.rhm.n_classes, cfg.rhm.m, cfg.rhm.L) == (8, 8, 4, 3)
+        assert (cfg.network.width, cfg.train.n_test, cfg.train.batch_size) == (256, 10000, 128)
+        assert cfg.train.epochs == max(math.ceil(3000 * 128 / cfg.train.n_train), 100)
+        assert list(cfg.rule.params) == ["feedback_seed"]      # the rule's defaults otherwise
     assert {p.config.rule.name for p in masking.points} == set(masking.axes[0].values)
     complexity = sweep.load(ROOT / "analyses" / "sample_complexity.toml")
-    assert list(complexity.axes[0].values) == ["bp", "dfa", "clapp", "infonce", "lpl", "vicreg"]
-    assert complexity.shape == (6, 7, 3)
+    assert [a.dim for a in complexity.axes] == ["rule", "n_train_multiple", "seed"]
+    assert complexity.shape == (3, 6, 3)
+    assert [parse_spec(s)[0] for s in complexity.axes[0].values] == [
+        "clapp", "clapp_s", "vicreg"]
+    for point in complexity.points:
+        cfg = point.config
+        assert (cfg.rhm.m, cfg.rhm.L, cfg.network.width) == (4, 3, 256)
+        assert cfg.rule.params["view_level"] == "matched"
+        assert cfg.rule.params["readout_epochs"] == 1000
+        assert cfg.train.epochs == max(math.ceil(6000 * 128 / cfg.train.n_train), 30)
+    # the same data and initial weights as the masking study at every seed
+    assert {p.config.train.data_seed for p in complexity.points} == {
+        p.config.train.data_seed for p in masking.points}
