@@ -104,9 +104,9 @@ def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
         values = sensitivity_matrix(built.net, built.rhm, built.test_set[:SENSITIVITY_PROBE],
                                     seed=int(built.net_seed))
     return xr.DataArray(values, dims=("layer", "level"), coords={
-        "layer": ("layer", np.arange(1, depth + 1), {"long_name": "hidden layer k"}),
-        "level": ("level", np.arange(levels), {"long_name": "RHM level l: synonyms re-drawn "
-                                                            "below it"})},
+        "layer": ("layer", np.arange(1, depth + 1), {"units": "1", "long_name": "hidden layer k"}),
+        "level": ("level", np.arange(levels), {"units": "1", "long_name": "RHM level l: synonyms "
+                                                            "re-drawn below it"})},
         attrs={"units": "1", "long_name": "synonymic sensitivity S_{k,l} after training",
                "probe": f"first {SENSITIVITY_PROBE} test inputs (or all)"})
 

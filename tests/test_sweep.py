@@ -124,6 +124,10 @@ def test_processes_and_dask_give_identical_datasets(tiny, reference, tmp_path):
     assert ds.attrs["executor"].startswith("dask.distributed scheduler tcp://")
     assert reference.attrs["executor"] == "2 local processes (spawn)"
     xr.testing.assert_identical(sweep.comparable(ds), sweep.comparable(reference))
+    # ... and so the same P* table (plastisim pstar)
+    from plastisim import study
+    assert study.rows(study.summarize(ds, n_boot=100)) == study.rows(
+        study.summarize(reference, n_boot=100))
 
 
 def test_killed_sweep_resumes_only_unfinished_runs(tiny, reference, tmp_path, capsys):
@@ -303,19 +307,18 @@ seed = [0, 1]
         assert vars(rules.make_params(name, **cfg.rule.params)) == expected
 
 
-PASSED_THROUGH = pytest.mark.xfail(strict=True, raises=(AssertionError, PlastisimError),
-                                   reason="parse_spec passes rules.make_params' error on "
-                                          "without naming `rules` (reported)")
 BAD_SPECS = [
-    pytest.param(["clap"], "rule 'clap' is unknown; available: bp", id="unknown rule",
-                 marks=PASSED_THROUGH),
-    pytest.param(["fa:lrr=1.0"], "rule.lrr is not a parameter of rule 'fa'",
-                 id="unknown parameter", marks=PASSED_THROUGH),
-    pytest.param(["fa:lr=fast"], "rule.lr='fast' has the wrong type for rule 'fa'",
-                 id="wrong type", marks=PASSED_THROUGH),
-    pytest.param(["fa:lr"], "rules='fa:lr': 'lr' is not of the form key=value", id="no ="),
-    pytest.param([], "rules=[] is not a list", id="empty"),
-    pytest.param(["bp", "fa", "bp"], "rules=['bp', 'fa', 'bp'] repeats a value",
+    pytest.param(["clap"], "rules[0]='clap': rule 'clap' is unknown or not trainable on the "
+                 "RHM; available: bp", id="unknown rule"),
+    pytest.param(["bp", "triplet"], "rules[1]='triplet': rule 'triplet' is unknown or not "
+                 "trainable", id="stdp rule"),
+    pytest.param(["fa:lrr=1.0"], "rules[0]='fa:lrr=1.0': rule.lrr is not a parameter of rule "
+                 "'fa'", id="unknown parameter"),
+    pytest.param(["fa:lr=fast"], "rules[0]='fa:lr=fast': rule.lr='fast' has the wrong type for "
+                 "rule 'fa'", id="wrong type"),
+    pytest.param(["fa:lr"], "rules[0]='fa:lr': 'lr' is not of the form key=value", id="no ="),
+    pytest.param([], "rules=[] is impossible: need a non-empty list", id="empty"),
+    pytest.param(["bp", "fa", "bp"], "rules=['bp', 'fa', 'bp'] repeats a spec",
                  id="duplicate"),
 ]
 
@@ -446,3 +449,22 @@ def test_analyses_sweep_files_load():
     # the same data and initial weights as the masking study at every seed
     assert {p.config.train.data_seed for p in complexity.points} == {
         p.config.train.data_seed for p in masking.points}
+
+
+def test_only_runs_a_subset_with_the_same_run_files(tmp_path, capsys):
+    plan = sweep.load(ROOT / "analyses" / "masking.toml")
+    part = sweep.subset(plan, "rule", ["bp"])
+    assert [a.values for a in part.axes][0] == ("bp",)
+    assert len(part.points) == len(plan.points) // 6
+    whole = {p.hash for p in plan.points if p.config.rule.name == "bp"}
+    assert {p.hash for p in part.points} == whole          # resumable into the whole sweep
+    assert all(p.index[0] == 0 for p in part.points)
+    two = sweep.subset(part, "n_train_multiple", ["1", "16"])
+    assert two.shape == (1, 2, 3)
+    for args, message in [(["--only", "rule=bq"], "--only rule=bq is not a value of the axis; "
+                                                  "available: bp, fa"),
+                          (["--only", "width=1"], "'width' is not an axis of the sweep"),
+                          (["--only", "rule"], "is not of the form DIM=VALUE")]:
+        assert main(["sweep", str(ROOT / "analyses" / "masking.toml"), "--dry-run", *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1

@@ -105,6 +105,16 @@ def markdown(summary, records: list[dict], over: str) -> list[str]:
             cells.append("—" if not math.isfinite(mean) else f"{mean:.3f} ± {std:.3f} (n={n}{lr})")
         cells.append(f"{r['text']} {r['interval']}")
         lines.append("| " + " | ".join(cells) + " |")
+    if "sensitivity_last" not in summary:
+        return lines
+    lines += ["", "Synonymic sensitivity of the last hidden layer to synonyms below level L-1 "
+              "(seed mean):", "", "| " + " | ".join([*dims, *(f"{p:g}·n*" for p in grid)]) + " |",
+              "|" + "---|" * (len(dims) + grid.size)]
+    for r in records:
+        point = summary.sel({d: r[d] for d in dims}) if dims else summary
+        cells = [f"`{r[d]}`" if isinstance(r[d], str) else f"{r[d]:g}" for d in dims]
+        cells += [f"{float(v):.2f}" for v in point["sensitivity_last"].values]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 

@@ -62,8 +62,14 @@ def summary_rows(ds) -> list[str]:
 def _sweep(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..sweep import load, run_sweep
+    from ..sweep.plan import subset
 
     sweep = load(args.file)
+    for text in args.only or []:
+        dim, sep, values = text.partition("=")
+        if not sep or not values:
+            raise ConfigError(f"--only {text!r} is not of the form DIM=VALUE[,VALUE...]")
+        sweep = subset(sweep, dim.strip(), [v.strip() for v in values.split(",")])
     n_unique = len({p.hash for p in sweep.points})
     dims = " × ".join(f"{a.dim}[{len(a.values)}]" for a in sweep.axes) or "one point"
     if args.dry_run:
@@ -110,6 +116,9 @@ def add_parsers(sub) -> None:
                         help="keep finished runs in --out; run only the others")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per run (default 1: same numbers on any executor)")
+    parser.add_argument("--only", action="append", metavar="DIM=VALUE[,VALUE]",
+                        help="run only these values of an axis (repeatable), e.g. --only "
+                             "rule=bp; the same runs as in the whole sweep (resumable)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_sweep)

@@ -9,12 +9,13 @@ executors (this process, spawned local processes, Dask) in ``executors``. Dask i
 when a scheduler is used. See docs/sweeps.md.
 """
 from .merge import TIMING_VARS, VOLATILE_ATTRS, comparable, merge
-from .plan import Axis, Point, Sweep, config_hash, derive_seed, load, parse
+from .plan import Axis, Point, Sweep, config_hash, derive_seed, load, parse, parse_spec, subset
 from .runner import SweepReport, run_sweep
 
 __all__ = [
     # sweep files
-    "load", "parse", "Sweep", "Axis", "Point", "config_hash", "derive_seed",
+    "load", "parse", "parse_spec", "subset", "Sweep", "Axis", "Point", "config_hash",
+    "derive_seed",
     # running
     "run_sweep", "SweepReport",
     # the merged dataset

@@ -192,8 +192,9 @@ def _add_sensitivity(ds: xr.Dataset, dims: tuple, shape: tuple, values: dict) ->
     ds["sensitivity"] = (dims + ("layer", "level"), data, {
         "units": "1", "long_name": "synonymic sensitivity S_{k,l} of hidden layer k to synonyms "
         "re-drawn below level l, after training (NaN: no such layer or no final values)"})
-    ds.coords["layer"] = ("layer", np.arange(1, depth + 1), {"long_name": "hidden layer k"})
-    ds.coords["level"] = ("level", np.arange(levels), {"long_name": "RHM level l"})
+    ds.coords["layer"] = ("layer", np.arange(1, depth + 1), {"units": "1",
+                                                             "long_name": "hidden layer k"})
+    ds.coords["level"] = ("level", np.arange(levels), {"units": "1", "long_name": "RHM level l"})
 
 
 def _attributes(sweep: Sweep, executor: str, threads: int, missing: list[str]) -> dict:

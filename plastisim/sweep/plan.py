@@ -115,7 +115,14 @@ def parse_spec(spec: Any, where: str = "rules") -> tuple[str, dict[str, Any]]:
         except tomllib.TOMLDecodeError:
             params[key.strip()] = value.strip()
     name = name.strip()
-    rules.make_params(name, **params)       # unknown rule or parameter: one-line error
+    trainable = [n for n in rules.names() if rules.info(n).family != "stdp"]
+    if name not in trainable:
+        raise ConfigError(f"{where}={spec!r}: rule {name!r} is unknown or not trainable on the "
+                          f"RHM; available: {', '.join(trainable)}")
+    try:
+        rules.make_params(name, **params)
+    except PlastisimError as err:
+        raise ConfigError(f"{where}={spec!r}: {err}") from None
     return name, params
 
 
@@ -239,8 +246,11 @@ def parse(table: dict[str, Any], path: str = "sweep", text: str = "") -> Sweep:
     specs = table.get("rules")
     if specs is not None:
         if not isinstance(specs, list) or not specs:
-            raise ConfigError(f"rules={specs!r} is not a list: need a list of rule specs")
-        parsed = {spec: parse_spec(spec) for spec in specs}
+            raise ConfigError(f"rules={specs!r} is impossible: need a non-empty list of rule "
+                              "specs")
+        if len(set(map(repr, specs))) != len(specs):
+            raise ConfigError(f"rules={specs!r} repeats a spec: each must be unique")
+        parsed = {spec: parse_spec(spec, f"rules[{k}]") for k, spec in enumerate(specs)}
         rule_names = {f"rules: {spec!r}": name for spec, (name, _) in parsed.items()}
     else:
         parsed = {}
@@ -282,6 +292,29 @@ def parse(table: dict[str, Any], path: str = "sweep", text: str = "") -> Sweep:
                    for index in product(*(range(len(a.values)) for a in axes)))
     return Sweep(str(path), text, str(table.get("title", Path(path).stem)), tuple(axes), points,
                  mode, targets)
+
+
+def subset(sweep: Sweep, dim: str, values: list[str]) -> Sweep:
+    """``sweep`` restricted to the given values of axis ``dim`` (as written on the command
+    line: "bp", "0.1", "3"); the runs keep their config hashes, so a later run of the whole
+    sweep with ``--resume`` reuses them."""
+    axes = list(sweep.axes)
+    position = next((k for k, a in enumerate(axes) if a.dim == dim), None)
+    if position is None:
+        raise ConfigError(f"--only {dim}=...: {dim!r} is not an axis of the sweep; available: "
+                          + ", ".join(a.dim for a in axes))
+    axis = axes[position]
+    labels = {f"{v:g}" if isinstance(v, float) else str(v): k for k, v in enumerate(axis.values)}
+    unknown_values = [v for v in values if v not in labels]
+    if unknown_values:
+        raise ConfigError(f"--only {dim}={unknown_values[0]} is not a value of the axis; "
+                          f"available: {', '.join(labels)}")
+    keep = sorted({labels[v] for v in values})
+    axes[position] = Axis(axis.key, axis.dim, tuple(axis.values[k] for k in keep))
+    points = tuple(dataclasses.replace(p, index=p.index[:position] + (keep.index(
+        p.index[position]),) + p.index[position + 1:]) for p in sweep.points
+        if p.index[position] in keep)
+    return dataclasses.replace(sweep, axes=tuple(axes), points=points)
 
 
 def load(path: str | Path) -> Sweep:
