@@ -10,7 +10,10 @@ One frozen dataclass per TOML section::
     [record]   path, weights, updates, rates, traces, loss, every, indices, complevel
 
 ``--set section.key=value`` overrides are parsed as TOML values (strings may be bare). Unknown
-sections and keys, wrong types and impossible values are ``ConfigError``s that name the key.
+sections and keys, wrong types and impossible values are ``ConfigError``s that name the key, the
+value and what is allowed; each field declares its range next to its default
+(``checked(default, check)``, ``plastisim.validate``) and ``__post_init__`` enforces it, so a
+config built in Python is checked the same way.
 """
 from __future__ import annotations
 
@@ -22,67 +25,84 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from . import rules
-from .errors import ConfigError, check_int, unknown
+from .errors import ConfigError, shown, unknown, wrong_type
+from .train import DTYPES, SCHEDULES
+from .validate import (Check, check_fields, check_of, checked, converted, flag, integer,
+                       nonnegative, one_of, optional, random_seed, text)
 
 @dataclass(frozen=True)
 class RHMConfig:
-    v: int = 8
-    n_classes: int = 8
-    m: int = 4
-    s: int = 2
-    L: int = 3
-    seed: int = 0
+    """[rhm]: the grammar (symbols: ``plastisim.rhm``); m*v <= v**s and m*n_classes <= v**s
+    are checked when the RHM is built (a sweep records such a point as failed)."""
+    v: int = checked(8, integer(2))
+    n_classes: int = checked(8, integer(2))
+    m: int = checked(4, integer(1))
+    s: int = checked(2, integer(2))
+    L: int = checked(3, integer(1))
+    seed: int = checked(0, random_seed)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "rhm.")
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    width: int = 256
-    shared: bool = True
-    depth: int | None = None     # omitted: one patch layer per RHM level (depth = L)
-    dtype: str = "float32"
-    seed: int = 0                # initial weights
+    """[network]: the PRX CNN (``network.hierarchy``); depth <= rhm.L is checked at build."""
+    width: int = checked(256, integer(1))
+    shared: bool = checked(True, flag)
+    depth: int | None = checked(None, optional(integer(1)))  # omitted: one layer per level (L)
+    dtype: str = checked("float32", one_of(*DTYPES))
+    seed: int = checked(0, random_seed)      # initial weights
+
+    def __post_init__(self) -> None:
+        check_fields(self, "network.")
 
 
 @dataclass(frozen=True)
 class RuleConfig:
+    """[rule]: the rule's name and parameters, checked by ``rules.make_params`` (config.build)."""
     name: str = "bp"
     params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    n_train: int = 2048
-    n_test: int = 10_000
-    epochs: int = 250
-    batch_size: int = 128
-    seed: int = 0                # shuffling
-    data_seed: int = 1           # which data are drawn (RHM.split)
-    stop_loss: float = 0.01
-    schedule: str = "cosine"
-    evaluations: int = 30
-    device: str = "auto"
+    """[train]: data sizes and the loop's options (``train.TrainOptions``). A batch_size larger
+    than n_train is accepted: every epoch is then one full batch of the n_train inputs."""
+    n_train: int = checked(2048, integer(1))
+    n_test: int = checked(10_000, integer(1))
+    epochs: int = checked(250, integer(1))
+    batch_size: int = checked(128, integer(1))
+    seed: int = checked(0, random_seed)           # shuffling
+    data_seed: int = checked(1, random_seed)      # which data are drawn (RHM.split)
+    stop_loss: float = checked(0.01, nonnegative)   # stop below this train loss (0: never)
+    schedule: str = checked("cosine", one_of(*SCHEDULES))
+    evaluations: int = checked(30, integer(1))
+    device: str = checked("auto", text)           # auto | cpu | cuda[:k], resolved at build
+
+    def __post_init__(self) -> None:
+        check_fields(self, "train.")
+
+
+INDICES = Check('a list of "name.axis=selection" strings',
+                lambda x: all(isinstance(i, str) for i in x), lambda x: isinstance(x, list))
 
 
 @dataclass(frozen=True)
 class RecordConfig:
     """What the Monitor records (``plastisim.monitor``); names: "all", "" or "a,b"."""
-    path: str = ""               # the run's netCDF file (--out overrides)
-    weights: str = ""            # synapses whose weights are recorded
-    updates: str = ""            # synapses whose update directions are recorded
-    rates: str = ""              # neuron groups whose rates (batch mean) are recorded
-    traces: str = ""             # "group.trace" names
-    loss: bool = True            # the loss of every recorded step (when anything is recorded)
-    every: int = 100             # record after every `every`-th plasticity step (and step 0)
-    indices: list = field(default_factory=list)   # ["w1.post=0:16", "h1.channel=3,5"]
-    complevel: int = 1           # zlib level of the streamed file (0: none)
+    path: str = checked("", text)    # the run's netCDF file (--out overrides)
+    weights: str = checked("", text)  # synapses whose weights are recorded
+    updates: str = checked("", text)  # synapses whose update directions are recorded
+    rates: str = checked("", text)    # neuron groups whose rates (batch mean) are recorded
+    traces: str = checked("", text)   # "group.trace" names
+    loss: bool = checked(True, flag)  # the loss of every recorded step (when anything is)
+    every: int = checked(100, integer(1))   # record after every `every`-th step (and step 0)
+    indices: list = checked(factory=list, check=INDICES)  # ["w1.post=0:16", "h1.channel=3,5"]
+    complevel: int = checked(1, integer(0, 9))   # zlib level of the streamed file (0: none)
 
     def __post_init__(self) -> None:
-        check_int("record.every", self.every, 1)
-        if not 0 <= self.complevel <= 9:
-            raise ConfigError(f"record.complevel={self.complevel!r} is impossible: need 0..9")
-        if not all(isinstance(i, str) for i in self.indices):
-            raise ConfigError(f"record.indices={self.indices!r} is impossible: need a list of "
-                              "\"name.axis=selection\" strings")
+        check_fields(self, "record.")
 
     @property
     def active(self) -> bool:
@@ -126,12 +146,16 @@ def _toml_value(value: Any) -> str:
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
-    """``section.key=value`` -> (section, key, value); value parsed as TOML, else a string."""
+    """``section.key=value`` -> (section, key, value); value parsed as TOML, else a string.
+    An unknown section is blamed on the override (not on the config file)."""
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise ConfigError(f"--set {text!r} is not of the form section.key=value "
                           f"(sections: {', '.join(SECTIONS)})")
     dotted, raw = text.split("=", 1)
     section, key = dotted.strip().split(".", 1)
+    if section not in SECTIONS:
+        raise ConfigError(f"--set {text!r}: section '{section}' is unknown; available: "
+                          f"{', '.join(SECTIONS)}")
     try:
         value = tomllib.loads(f"x = {raw.strip()}")["x"]
     except tomllib.TOMLDecodeError:
@@ -140,7 +164,8 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 
 
 def _typed(section: str, cls: type, key: str, value: Any) -> Any:
-    """Check one scalar against the dataclass field type (ints are accepted for floats)."""
+    """Check one scalar against the dataclass field type (ints are accepted for floats); the
+    message says what the field allows (its declared check)."""
     expected = get_type_hints(cls)[key]
     if get_origin(expected) in (Union, UnionType):      # "int | None": the key is optional
         expected = next(a for a in get_args(expected) if a is not type(None))
@@ -148,49 +173,78 @@ def _typed(section: str, cls: type, key: str, value: Any) -> Any:
           isinstance(value, (int, float)) and not isinstance(value, bool) if expected is float
           else isinstance(value, expected) and not isinstance(value, bool) if expected is int
           else isinstance(value, expected))
+    check = check_of(cls, key)
     if not ok:
-        raise ConfigError(f"{section}.{key}={value!r} has the wrong type: need "
-                          f"{expected.__name__}")
+        raise wrong_type(f"{section}.{key}", value, expected.__name__
+                         + (f" ({check.allowed})" if check is not None else ""))
+    if check is not None:            # here, to echo the value as given (-1, not -1.0)
+        check(f"{section}.{key}", value)
     return float(value) if expected is float else value
 
 
+def _rule(values: dict[str, Any]) -> RuleConfig:
+    """[rule]: a trainable rule and its parameters (names, types, values checked)."""
+    rule_name = values.pop("name", RuleConfig.name)
+    trainable = [n for n in rules.names() if rules.info(n).family != "stdp"]
+    if rule_name not in trainable:      # stdp rules run in protocols, not on the RHM
+        raise unknown("rule", str(rule_name), trainable)
+    params = rules.make_params(rule_name, **values)
+    # a value given in another accepted spelling is kept in the field's (view_level 1 -> "1")
+    return RuleConfig(rule_name, {k: converted(type(params), k, v) for k, v in values.items()})
+
+
 def build(table: dict[str, Any], source: str = "") -> RunConfig:
-    """A validated RunConfig from a parsed TOML table."""
+    """A validated RunConfig from a parsed TOML table: every key known, every value of its
+    field's type and range (``validate.py``), before anything is built from it."""
     unknown_sections = set(table) - set(SECTIONS)
     if unknown_sections:
-        raise ConfigError(f"section [{sorted(unknown_sections)[0]}] is unknown in {source or 'config'}"
-                          f"; available: {', '.join(SECTIONS)}")
+        raise ConfigError(f"section [{sorted(unknown_sections)[0]}] is unknown in "
+                          f"{source or 'config'}; available: {', '.join(SECTIONS)}")
     parts: dict[str, Any] = {}
     for name, cls in SECTIONS.items():
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(table.get(name, {}), dict):
+            raise ConfigError(f"{name}={shown(table[name])} is not a table: need a [{name}] "
+                              f"section with keys {', '.join(allowed)}")
         values = dict(table.get(name, {}))
         if name == "rule":
-            rule_name = values.pop("name", RuleConfig.name)
-            trainable = [n for n in rules.names() if rules.info(n).family != "stdp"]
-            if rule_name not in trainable:      # stdp rules run in protocols, not on the RHM
-                raise unknown("rule", rule_name, trainable)
-            rules.make_params(rule_name, **values)      # names and types of the rule's params
-            parts[name] = RuleConfig(rule_name, values)
+            parts[name] = _rule(values)
             continue
-        allowed = [f.name for f in dataclasses.fields(cls)]
         for key, value in values.items():
             if key not in allowed:
                 raise ConfigError(f"{name}.{key} is not a known key; available: "
                                   f"{', '.join(allowed)}")
             values[key] = _typed(name, cls, key, value)
-        parts[name] = cls(**values)
+        parts[name] = cls(**values)      # its __post_init__ checks the values
     return RunConfig(**parts, source=source)
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """The parsed TOML file ``path``; a missing file, a folder, an unreadable or invalid file
+    is a one-line ConfigError that says which (``what``: "config file", "sweep file")."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} is a folder, not a TOML file")
+    if not path.is_file():
+        raise ConfigError(f"{what} {str(path)!r} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{what} {str(path)!r} cannot be read: {err.strerror or err}") \
+            from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text ({err.reason} at byte "
+                          f"{err.start})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> RunConfig:
     """Read a model TOML file and apply ``section.key=value`` overrides."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        table = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    table = read_toml(path, "config file")
     for text in overrides:
         section, key, value = parse_override(text)
-        table.setdefault(section, {})[key] = value
+        values = table.setdefault(section, {})
+        if isinstance(values, dict):     # else build says the file's section is not a table
+            values[key] = value
     return build(table, source=str(path))

@@ -32,10 +32,32 @@ class DivergenceError(PlastisimError, FloatingPointError):
     """A loss or a weight became NaN or infinite during a run."""
 
 
+def shown(value: Any) -> str:
+    """``value`` as the user spelled it in TOML: ``true``/``false``, ``nan``, ``inf``, strings
+    quoted (``'ten'``, a TOML literal string), lists and tables element by element (a tuple,
+    a shape, in parentheses)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if value != value else repr(value)      # inf, -inf, 1e-05 are TOML too
+    if isinstance(value, list):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    if isinstance(value, tuple):         # a shape
+        return "(" + ", ".join(shown(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {shown(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def impossible(field: str, value: Any, need: str) -> ConfigError:
     """``field=value is impossible: need`` (or ``... impossible for <context>: need``)."""
     sep = " " if need.startswith("for ") else ": "
-    return ConfigError(f"{field}={value!r} is impossible{sep}{need}")
+    return ConfigError(f"{field}={shown(value)} is impossible{sep}{need}")
+
+
+def wrong_type(field: str, value: Any, need: str) -> ConfigError:
+    """``field=value has the wrong type: need``."""
+    return ConfigError(f"{field}={shown(value)} has the wrong type: need {need}")
 
 
 def unknown(kind: str, name: str, available: Iterable[str]) -> UnknownNameError:

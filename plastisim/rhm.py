@@ -43,6 +43,7 @@ __all__ = ["RHM", "RHMBatch", "one_hot"]
 
 _LIMB_BITS = 62          # a code limb holds < 2**62 so that int64 arithmetic cannot overflow
 _DENSE_RANDPERM_MAX = 1 << 27  # above this, a full permutation would not fit comfortably
+MAX_INPUT_SIZE = 1 << 24       # tokens s**L of one input (P_max = n_c m**D stays computable)
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,41 @@ class RHMBatch:
 def one_hot(x: Tensor, v: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """One-hot encode tokens ``x`` (n, S) into a float tensor (n, v, S), channels first
     (stored positions-major, as the network's rates: synapses.py)."""
+    v = check_int("v", v, 1)
+    if x.ndim != 2:
+        raise impossible("x.shape", tuple(x.shape), "need (n, S) tokens")
+    low, high = (int(x.min()), int(x.max())) if x.numel() else (0, 0)
+    if low < 0 or high >= v:
+        raise ConfigError(f"x holds token {high if high >= v else low}: impossible for v={v}; "
+                          f"need tokens 0..{v - 1} (data of another RHM?)")
     out = torch.zeros(x.shape[0], x.shape[1], v, dtype=dtype, device=x.device)
     return out.scatter_(2, x.unsqueeze(2), 1.0).transpose(1, 2)
+
+
+def check_grammar(v: int, n_classes: int, m: int, s: int, L: int, seed: int = 0
+                  ) -> tuple[int, int, int, int, int, int]:
+    """(v, n_classes, m, s, L, seed) if they make an RHM (module docstring: the tuples of a
+    level are distinct, an input has at most MAX_INPUT_SIZE tokens); else a one-line
+    ConfigError naming the symbol to change. Arithmetic only: nothing is allocated."""
+    v = check_int("v", v, 2)
+    n_classes = check_int("n_classes", n_classes, 2)
+    m = check_int("m", m, 1)
+    s = check_int("s", s, 2)
+    L = check_int("L", L, 1)
+    seed = check_int("seed", seed, 0)
+    if L * math.log2(s) > math.log2(MAX_INPUT_SIZE):
+        raise impossible("L", L, f"for s={s}: need s**L <= {MAX_INPUT_SIZE} tokens per "
+                         f"input (L <= {int(math.log(MAX_INPUT_SIZE, s) + 1e-9)})")
+    if s * math.log2(v) >= 63:
+        raise impossible("v", v, f"for s={s}: need v**s < 2**63 (s-tuples are coded as "
+                         "int64)")
+    tuples = v ** s
+    if m * v > tuples:
+        raise impossible("m", m, f"for v={v}, s={s}: need m*v <= v**s (m <= {v ** (s - 1)})")
+    if m * n_classes > tuples:     # m fits levels >= 1: too many classes
+        raise impossible("n_classes", n_classes, f"for m={m}, v={v}, s={s}: need "
+                         f"m*n_classes <= v**s (n_classes <= {tuples // m})")
+    return v, n_classes, m, s, L, seed
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -100,17 +134,8 @@ class RHM:
     """
 
     def __init__(self, v: int, n_classes: int, m: int, s: int, L: int, seed: int = 0):
-        self.v = check_int("v", v, 2)
-        self.n_classes = check_int("n_classes", n_classes, 2)
-        self.m = check_int("m", m, 1)
-        self.s = check_int("s", s, 2)
-        self.L = check_int("L", L, 1)
-        self.seed = check_int("seed", seed, 0)
-        if self.m * self.v > self.v ** self.s:
-            raise impossible("m", m, f"for v={v}, s={s}: need m*v <= v**s (m <= {v ** (s - 1)})")
-        if self.m * self.n_classes > self.v ** self.s:
-            raise impossible("m", m, f"for n_classes={n_classes}, v={v}, s={s}: need "
-                             f"m*n_classes <= v**s (m <= {v ** s // n_classes})")
+        self.v, self.n_classes, self.m, self.s, self.L, self.seed = check_grammar(
+            v, n_classes, m, s, L, seed)
         self.n_nodes = (self.s ** self.L - 1) // (self.s - 1)
         self.P_max: int = self.n_classes * self.m ** self.n_nodes
         self._tuple_weights = self.v ** torch.arange(self.s - 1, -1, -1)   # base-v place values

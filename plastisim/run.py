@@ -15,12 +15,13 @@ import xarray as xr
 
 from . import rules
 from .config import RunConfig
-from .errors import ConfigError
+from .errors import ConfigError, impossible
 from .metrics import sensitivity_matrix
 from .monitor import Monitor
 from .network import Network, hierarchy
 from .record import curve_dataset, provenance
-from .rhm import RHM, RHMBatch
+from .resources import SIZE_KEYS, check_memory
+from .rhm import RHM, RHMBatch, check_grammar
 from .train import DTYPES, TrainOptions, TrainResult, resolve_device, train
 
 
@@ -48,7 +49,23 @@ class Built:
 
 
 def build(cfg: RunConfig, device: str | None = None) -> Built:
-    """Everything a run needs, validated (one-line ConfigErrors naming the key)."""
+    """Everything a run needs, validated (one-line ConfigErrors naming the key): the rule's
+    parameters, the grammar, the network's depth and the views' levels against the RHM, and
+    the memory the run needs against the machine's, all before any tensor exists."""
+    rule = rules.get(cfg.rule.name, **cfg.rule.params)
+    with _section("rhm"):
+        check_grammar(**vars(cfg.rhm))
+    depth = cfg.rhm.L if cfg.network.depth is None else cfg.network.depth
+    if depth > cfg.rhm.L:
+        raise impossible("network.depth", depth, f"need depth <= rhm.L={cfg.rhm.L}")
+    if getattr(rule.params, "pairs", None) == "views":      # layerwise: views below level L
+        rule.levels(cfg.rhm.L, depth)
+    if cfg.network.dtype not in DTYPES:
+        raise ConfigError(f"network.dtype={cfg.network.dtype!r} is unknown; available: "
+                          f"{', '.join(DTYPES)}")
+    dev = resolve_device(device or cfg.train.device)
+    check_memory(run_sizes(cfg), run_sizes(RunConfig()), str(dev),
+                 DTYPES[cfg.network.dtype].itemsize, views=hasattr(rule, "levels"))
     with _section("rhm"):
         rhm = RHM(**vars(cfg.rhm))
     with _section("train"):
@@ -57,15 +74,16 @@ def build(cfg: RunConfig, device: str | None = None) -> Built:
         options = TrainOptions(epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
                                seed=cfg.train.seed, stop_loss=cfg.train.stop_loss,
                                schedule=cfg.train.schedule, evaluations=cfg.train.evaluations)
-        dev = resolve_device(device or cfg.train.device)
-    if cfg.network.dtype not in DTYPES:
-        raise ConfigError(f"network.dtype={cfg.network.dtype!r} is unknown; available: "
-                          f"{', '.join(DTYPES)}")
     with _section("network"):
         net = hierarchy(rhm, cfg.network.width, cfg.network.shared, cfg.network.depth,
                         seed=cfg.network.seed, dtype=DTYPES[cfg.network.dtype], device=dev)
-    rule = rules.get(cfg.rule.name, **cfg.rule.params)
     return Built(rhm, train_set, test_set, net, rule, options, str(dev), cfg.network.seed)
+
+
+def run_sizes(cfg: RunConfig) -> dict:
+    """The sizes of ``cfg`` that set its memory (``resources.SIZE_KEYS``)."""
+    return {key: getattr(getattr(cfg, key.split(".")[0]), key.split(".")[1])
+            for key in SIZE_KEYS}
 
 
 @dataclass

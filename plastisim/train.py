@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import ConfigError, check_int, impossible
+from .errors import ConfigError
 from .metrics import readout_fields, test_error
 from .network import Network
 from .rhm import RHMBatch, one_hot
 from .rules.base import StepContext
+from .validate import check_data, integer, nonnegative, one_of, random_seed
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -52,21 +53,24 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+SCHEDULES = ("cosine", "constant")
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     epochs: int = 100
-    batch_size: int = 128
+    batch_size: int = 128         # larger than the data: one full batch per epoch
     seed: int = 0                 # shuffling
     stop_loss: float = 0.01       # stop when the epoch's mean train loss is below (0: never)
     schedule: str = "cosine"      # "cosine" (T_max = epochs) | "constant"
     evaluations: int = 30         # about this many log-spaced evaluation epochs
 
     def __post_init__(self) -> None:
-        check_int("train.epochs", self.epochs, 1)
-        check_int("train.batch_size", self.batch_size, 1)
-        check_int("train.evaluations", self.evaluations, 1)
-        if self.schedule not in ("cosine", "constant"):
-            raise impossible("train.schedule", self.schedule, "need 'cosine' or 'constant'")
+        checks = {"epochs": integer(1), "batch_size": integer(1), "seed": random_seed,
+                  "stop_loss": nonnegative, "schedule": one_of(*SCHEDULES),
+                  "evaluations": integer(1)}
+        for name, check in checks.items():
+            check(f"train.{name}", getattr(self, name))
 
 
 @dataclass
@@ -138,6 +142,8 @@ def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
     epochs of local plasticity, then ``rule.params.readout_epochs`` of readout; ``rhm`` is needed
     by rules that build synonym views.
     """
+    check_data(net, train_set, "train_set")      # data of this RHM and this network
+    check_data(net, test_set, "test_set")
     result = TrainResult()
     # 1. device, data, fixed parts of the rule
     device, dtype, v = net.device, net.dtype, net.input.channels

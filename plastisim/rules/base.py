@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+LR_SCALES = ("width", "none")     # η = lr · width (the PRX mean-field scaling) or η = lr
+
 
 @dataclass
 class StepResult:

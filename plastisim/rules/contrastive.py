@@ -32,14 +32,15 @@ import torch
 from torch import Tensor
 
 from ..network import Network
+from ..validate import checked, nonnegative, positive
 from .layerwise import LayerwiseParams, LayerwiseRule, channel_map, channel_outer
 from .registry import RuleInfo, register
 
 
 @dataclass(frozen=True)
 class ContrastiveParams(LayerwiseParams):
-    temperature: float = 0.1         # InfoNCE only
-    pred_init_std: float = 0.1       # predictor W initial entries N(0, std^2); 0: zeros
+    temperature: float = checked(0.1, positive)       # InfoNCE only
+    pred_init_std: float = checked(0.1, nonnegative)  # predictor W entries N(0, std^2); 0: zeros
 
 
 def clapp_loss(c: Tensor, t: Tensor, W: Tensor, sign: Tensor | None) -> Tensor:

@@ -36,23 +36,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import impossible
 from ..network import Network
-from .base import StepResult, cross_entropy_error
+from ..validate import (check_fields, checked, fraction, nonnegative, one_of, positive,
+                        random_seed)
+from .base import LR_SCALES, StepResult, cross_entropy_error
 from .registry import RuleInfo, register
 
 
 @dataclass(frozen=True)
 class FeedbackParams:
-    lr: float = 0.1
-    lr_scale: str = "width"          # "width": η = lr · width (PRX); "none": η = lr
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    feedback_seed: int = 0           # seed of the fixed random feedback B / D
+    lr: float = checked(0.1, positive)
+    lr_scale: str = checked("width", one_of(*LR_SCALES))   # "width": η = lr · width (PRX)
+    momentum: float = checked(0.9, fraction)
+    weight_decay: float = checked(5e-4, nonnegative)
+    feedback_seed: int = checked(0, random_seed)     # seed of the fixed random feedback B / D
 
     def __post_init__(self) -> None:
-        if self.lr_scale not in ("width", "none"):
-            raise impossible("rule.lr_scale", self.lr_scale, "need 'width' or 'none'")
+        check_fields(self, "rule.")
 
 
 Pathway = Literal["true", "random", "direct"]

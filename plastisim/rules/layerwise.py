@@ -37,36 +37,38 @@ from ..errors import impossible
 from ..network import Network
 from ..rhm import one_hot
 from ..synapses import positions_outer, rows_times
-from .base import StepContext, StepResult, cross_entropy_error
+from ..validate import (Check, check_fields, checked, fraction, integer, is_integer, nonnegative,
+                        one_of, positive, random_seed)
+from .base import LR_SCALES, StepContext, StepResult, cross_entropy_error
 
 PAIRS = ("views", "siblings")
+VIEW_LEVELS = ("lowest", "matched")
+VIEWS_FROM = ("sampler", "train")
+#: "lowest", "matched" or a level "1".."L-1" (the integer is accepted: 1 -> "1"); the range is
+#: checked against the RHM's L by ``view_levels``
+VIEW_LEVEL = Check("'lowest', 'matched' or a level 1..L-1",
+                   lambda x: x in VIEW_LEVELS or str(x).isdigit(),
+                   lambda x: isinstance(x, str) or is_integer(x), convert=str)
 
 
 @dataclass(frozen=True)
 class LayerwiseParams:
     """Parameters shared by every layerwise self-supervised rule."""
 
-    lr: float = 5.0                 # chosen by readout train error (docs/results.md)
-    lr_scale: str = "none"          # "none": η = lr; "width": η = lr · width
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    pairs: str = "views"            # "views" | "siblings"
-    view_level: str = "lowest"      # "lowest" (L−1) | "matched" | "1".."L−1"
-    views_from: str = "sampler"     # "sampler": RHM.resample; "train": another training input
-    readout_epochs: int = 200
-    readout_lr: float = 1.0         # η = readout_lr · width
-    seed: int = 0                   # pair sampling, negatives, predictor initialisation
+    lr: float = checked(5.0, positive)     # chosen by readout train error (docs/results.md)
+    lr_scale: str = checked("none", one_of(*LR_SCALES))   # "none": η = lr; "width": lr · width
+    momentum: float = checked(0.9, fraction)
+    weight_decay: float = checked(0.0, nonnegative)
+    pairs: str = checked("views", one_of(*PAIRS))
+    view_level: str = checked("lowest", VIEW_LEVEL)    # "lowest" (L−1) | "matched" | "1".."L−1"
+    views_from: str = checked("sampler", one_of(*VIEWS_FROM))   # "sampler": RHM.resample;
+    #                                                   "train": another training input
+    readout_epochs: int = checked(200, integer(1))
+    readout_lr: float = checked(1.0, positive)         # η = readout_lr · width
+    seed: int = checked(0, random_seed)       # pair sampling, negatives, predictor initialisation
 
     def __post_init__(self) -> None:
-        if self.pairs not in PAIRS:
-            raise impossible("rule.pairs", self.pairs, f"need one of {', '.join(PAIRS)}")
-        if self.lr_scale not in ("width", "none"):
-            raise impossible("rule.lr_scale", self.lr_scale, "need 'width' or 'none'")
-        if self.views_from not in ("sampler", "train"):
-            raise impossible("rule.views_from", self.views_from, "need 'sampler' or 'train'")
-        if self.view_level not in ("lowest", "matched") and not self.view_level.isdigit():
-            raise impossible("rule.view_level", self.view_level,
-                             "need 'lowest', 'matched' or a level 1..L-1")
+        check_fields(self, "rule.")
 
 
 def view_levels(params: LayerwiseParams, L: int, depth: int) -> list[int]:

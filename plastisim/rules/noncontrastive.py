@@ -34,26 +34,27 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..validate import checked, nonnegative, positive
 from .layerwise import LayerwiseParams, LayerwiseRule
 from .registry import RuleInfo, register
 
 
 @dataclass(frozen=True)
 class LPLParams(LayerwiseParams):
-    lr: float = 0.05                 # best readout train error of {0.05, 0.5, 5} (docs/results.md)
-    lambda_hebb: float = 1.0
-    lambda_decorr: float = 10.0
-    xi: float = 1e-3
-    tau_stats: float = 100.0         # steps
+    lr: float = checked(0.05, positive)   # best readout train error of {0.05, 0.5, 5}
+    lambda_hebb: float = checked(1.0, nonnegative)
+    lambda_decorr: float = checked(10.0, nonnegative)
+    xi: float = checked(1e-3, positive)
+    tau_stats: float = checked(100.0, positive)         # steps
 
 
 @dataclass(frozen=True)
 class VICRegParams(LayerwiseParams):
-    lambda_inv: float = 25.0
-    lambda_var: float = 25.0
-    lambda_cov: float = 1.0
-    gamma: float = 1.0
-    eps: float = 1e-4
+    lambda_inv: float = checked(25.0, nonnegative)
+    lambda_var: float = checked(25.0, nonnegative)
+    lambda_cov: float = checked(1.0, nonnegative)
+    gamma: float = checked(1.0, nonnegative)          # the hinge's target standard deviation
+    eps: float = checked(1e-4, positive)
 
 
 def lpl_loss(z: Tensor, z2: Tensor, mean: Tensor, var: Tensor, p: LPLParams) -> Tensor:

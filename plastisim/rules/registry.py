@@ -1,7 +1,8 @@
 """The rule registry: every rule registers once, with the table row that describes it.
 
-``get(name, **params)`` builds a rule from its registered parameter dataclass; unknown names and
-unknown or ill-typed parameters are one-line errors listing what is allowed. ``plastisim rules``
+``get(name, **params)`` builds a rule from its registered parameter dataclass; unknown names,
+unknown or ill-typed parameters and values out of range (declared per field, ``validate.py``)
+are one-line errors listing what is allowed. ``plastisim rules``
 prints ``table()``, built from the same dictionary.
 """
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, unknown
+from ..errors import ConfigError, shown, unknown
+from ..validate import check_of, converted
 
 
 @dataclass(frozen=True)
@@ -54,20 +56,28 @@ def _entry(name: str) -> _Entry:
 
 
 def make_params(name: str, **params: Any) -> Any:
-    """The rule's parameter dataclass filled from ``params`` (checked names and types)."""
+    """The rule's parameter dataclass filled from ``params``: names, types and values checked
+    (each field declares what it allows: ``plastisim.validate``)."""
     cls = _entry(name).params
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in params.items():
         if key not in fields:
             raise ConfigError(f"rule.{key} is not a parameter of rule '{name}'; available: "
                               f"{', '.join(sorted(fields))}")
-        default = getattr(cls(), key)
-        if isinstance(default, bool) != isinstance(value, bool) or (
-                isinstance(default, (int, float)) and not isinstance(value, (int, float))) or (
-                isinstance(default, str) and not isinstance(value, str)):
-            raise ConfigError(f"rule.{key}={value!r} has the wrong type for rule '{name}': "
-                              f"need {type(default).__name__} (default {default!r})")
-    return cls(**params)
+        params[key] = value = converted(cls, key, value)      # e.g. view_level 1 -> "1"
+        default, check = getattr(cls(), key), check_of(cls, key)
+        if not (_typed(value, default) if check is None else check.typed(value)):
+            need = type(default).__name__ if check is None else check.allowed
+            raise ConfigError(f"rule.{key}={shown(value)} has the wrong type for rule '{name}': "
+                              f"need {need} (default {shown(default)})")
+    return cls(**params)      # its __post_init__ checks the values
+
+
+def _typed(value: Any, default: Any) -> bool:
+    """Whether ``value`` has the type of ``default`` (ints accepted for floats)."""
+    return not (isinstance(default, bool) != isinstance(value, bool) or (
+        isinstance(default, (int, float)) and not isinstance(value, (int, float))) or (
+        isinstance(default, str) and not isinstance(value, str)))
 
 
 def get(name: str, **params: Any) -> Any:

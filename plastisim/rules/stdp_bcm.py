@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from ..errors import check_positive
 from ..traces import trace_increment
+from ..validate import check_fields, checked, positive
 from .registry import RuleInfo, register
 from .stdp_events import EventRule, Spikes, TraceSpec
 
@@ -30,11 +30,14 @@ from .stdp_events import EventRule, Spikes, TraceSpec
 class BCMParams:
     """Parameters of spiking BCM (module docstring); taus in s, y0 in Hz, eta in s per spike."""
 
-    eta: float = 1e-4
-    tau_x: float = 16.8e-3
-    tau_y: float = 33.7e-3
-    tau_theta: float = 10.0
-    y0: float = 10.0
+    eta: float = checked(1e-4, positive)
+    tau_x: float = checked(16.8e-3, positive)
+    tau_y: float = checked(33.7e-3, positive)
+    tau_theta: float = checked(10.0, positive)
+    y0: float = checked(10.0, positive)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "rule.")
 
 
 def bcm_update(state: dict[str, Tensor], inputs: Spikes,
@@ -51,9 +54,7 @@ def bcm_update(state: dict[str, Tensor], inputs: Spikes,
 
 
 def make_bcm(params: BCMParams) -> EventRule:
-    """Check ``params`` and build the event rule (registered as ``bcm``)."""
-    for field in ("eta", "tau_x", "tau_y", "tau_theta", "y0"):
-        check_positive(f"rule.{field}", getattr(params, field))
+    """Build the event rule (registered as ``bcm``) from checked ``params``."""
     traces = {"x": TraceSpec("pre", params.tau_x), "y": TraceSpec("post", params.tau_y),
               "y_theta": TraceSpec("post", params.tau_theta)}
     return EventRule("bcm", params, traces, bcm_update)

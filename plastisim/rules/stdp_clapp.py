@@ -34,25 +34,31 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError, check_positive
+from ..errors import ConfigError
 from ..traces import trace_increment
+from ..validate import (Check, check_fields, checked, finite, is_integer, nonnegative, one_of,
+                        positive)
 from .registry import RuleInfo, register
-from .stdp_events import EventRule, Spikes, TraceSpec, check_nonnegative
+from .stdp_events import EventRule, Spikes, TraceSpec
 
 GAMMAS = (1, -1, 0)
 GATES = ("causal", "symmetric")
+GAMMA = Check("+1, -1 or 0", lambda x: x in GAMMAS, is_integer)
 
 
 @dataclass(frozen=True)
 class ClappSpikingParams:
     """Parameters of the spiking CLAPP-like rule (module docstring); taus in seconds."""
 
-    eta: float = 0.01
-    gamma: int = 1             # modulator state: +1, -1 (hinge active), 0 (hinge inactive)
-    dendrite: float = 1.0      # dendritic prediction d_i
-    tau_pre: float = 20e-3
-    tau_post: float = 20e-3
-    gate: str = "causal"       # causal | symmetric
+    eta: float = checked(0.01, nonnegative)
+    gamma: int = checked(1, GAMMA)  # modulator state: +1, -1 (hinge active), 0 (hinge inactive)
+    dendrite: float = checked(1.0, finite)         # dendritic prediction d_i
+    tau_pre: float = checked(20e-3, positive)
+    tau_post: float = checked(20e-3, positive)
+    gate: str = checked("causal", one_of(*GATES))  # causal | symmetric
+
+    def __post_init__(self) -> None:
+        check_fields(self, "rule.")
 
 
 def clapp_update(state: dict[str, Tensor], inputs: Spikes,
@@ -81,14 +87,7 @@ def check_modulator(modulator: Tensor) -> Tensor:
 
 
 def make_clapp_spiking(params: ClappSpikingParams) -> EventRule:
-    """Check ``params`` and build the event rule (registered as ``clapp_spiking``)."""
-    if params.gamma not in GAMMAS or isinstance(params.gamma, bool):
-        raise ConfigError(f"rule.gamma={params.gamma!r} is impossible: need +1, -1 or 0")
-    if params.gate not in GATES:
-        raise ConfigError(f"rule.gate '{params.gate}' is unknown; available: {', '.join(GATES)}")
-    check_nonnegative("rule.eta", params.eta)
-    for field in ("tau_pre", "tau_post"):
-        check_positive(f"rule.{field}", getattr(params, field))
+    """Build the event rule (registered as ``clapp_spiking``) from checked ``params``."""
     traces = {"x_pre": TraceSpec("pre", params.tau_pre),
               "y_post": TraceSpec("post", params.tau_post)}
     return EventRule("clapp_spiking", params, traces, clapp_update,

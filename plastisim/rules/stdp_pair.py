@@ -27,10 +27,10 @@ import torch
 from torch import Tensor
 
 from ..data import bipoo1998_window
-from ..errors import ConfigError
 from ..traces import trace_increment
+from ..validate import check_fields, checked, nonnegative, one_of
 from .registry import RuleInfo, register
-from .stdp_events import EventRule, Spikes, TraceSpec, check_nonnegative, interaction_kind
+from .stdp_events import INTERACTIONS, EventRule, Spikes, TraceSpec, interaction_kind
 
 _BIPOO = bipoo1998_window()
 MODES = ("additive", "multiplicative")
@@ -40,14 +40,17 @@ MODES = ("additive", "multiplicative")
 class PairParams:
     """Parameters of pair STDP (module docstring); taus in seconds, amplitudes per spike pair."""
 
-    A_plus: float = 0.01
-    A_minus: float = 0.0105
-    tau_plus: float = _BIPOO["tau_plus"]
-    tau_minus: float = _BIPOO["tau_minus"]
-    interaction: str = "all_to_all"     # all_to_all | nearest_spike
-    mode: str = "additive"              # additive | multiplicative
-    mu: float = 1.0                     # exponent of the weight dependence (multiplicative)
-    w_max: float = 2.0                  # upper bound (multiplicative), in units of w at start
+    A_plus: float = checked(0.01, nonnegative)
+    A_minus: float = checked(0.0105, nonnegative)
+    tau_plus: float = checked(_BIPOO["tau_plus"], nonnegative)
+    tau_minus: float = checked(_BIPOO["tau_minus"], nonnegative)
+    interaction: str = checked("all_to_all", one_of(*INTERACTIONS))  # all_to_all | nearest_spike
+    mode: str = checked("additive", one_of(*MODES))    # additive | multiplicative
+    mu: float = checked(1.0, nonnegative)    # exponent of the weight dependence (multiplicative)
+    w_max: float = checked(2.0, nonnegative)  # upper bound (multiplicative), in units of w at start
+
+    def __post_init__(self) -> None:
+        check_fields(self, "rule.")
 
 
 def pair_update(state: dict[str, Tensor], inputs: Spikes,
@@ -70,12 +73,8 @@ def pair_update(state: dict[str, Tensor], inputs: Spikes,
 
 
 def make_pair(params: PairParams) -> EventRule:
-    """Check ``params`` and build the event rule (registered as ``pair``)."""
-    for field in ("A_plus", "A_minus", "tau_plus", "tau_minus", "mu", "w_max"):
-        check_nonnegative(f"rule.{field}", getattr(params, field))
+    """Build the event rule (registered as ``pair``) from checked ``params``."""
     kind = interaction_kind(params.interaction)
-    if params.mode not in MODES:
-        raise ConfigError(f"rule.mode '{params.mode}' is unknown; available: {', '.join(MODES)}")
     bounds = (0.0, params.w_max) if params.mode == "multiplicative" else (-float("inf"),
                                                                          float("inf"))
     traces = {"r1": TraceSpec("pre", params.tau_plus, kind),

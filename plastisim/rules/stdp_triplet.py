@@ -30,24 +30,29 @@ from torch import Tensor
 from ..data import TRIPLET_NUMBERS, triplet_parameter_sets
 from ..errors import unknown
 from ..traces import trace_increment
+from ..validate import check_fields, checked, nonnegative, one_of, optional, text
 from .registry import RuleInfo, register
-from .stdp_events import EventRule, Spikes, TraceSpec, check_nonnegative, interaction_kind
+from .stdp_events import (INTERACTIONS, EventRule, Spikes, TraceSpec, check_nonnegative,
+                          interaction_kind)
 
 
 @dataclass(frozen=True)
 class TripletParams:
     """A named parameter set, with optional overrides (None: the set's value; taus in s)."""
 
-    params: str = "visual_nearest_full"
-    tau_plus: float | None = None
-    tau_minus: float | None = None
-    tau_x: float | None = None
-    tau_y: float | None = None
-    A2_plus: float | None = None
-    A3_plus: float | None = None
-    A2_minus: float | None = None
-    A3_minus: float | None = None
-    interaction: str | None = None       # all_to_all | nearest_spike
+    params: str = checked("visual_nearest_full", text)   # a name of parameter_sets()
+    tau_plus: float | None = checked(None, optional(nonnegative))
+    tau_minus: float | None = checked(None, optional(nonnegative))
+    tau_x: float | None = checked(None, optional(nonnegative))
+    tau_y: float | None = checked(None, optional(nonnegative))
+    A2_plus: float | None = checked(None, optional(nonnegative))
+    A3_plus: float | None = checked(None, optional(nonnegative))
+    A2_minus: float | None = checked(None, optional(nonnegative))
+    A3_minus: float | None = checked(None, optional(nonnegative))
+    interaction: str | None = checked(None, optional(one_of(*INTERACTIONS)))  # or nearest_spike
+
+    def __post_init__(self) -> None:
+        check_fields(self, "rule.")
 
 
 def parameter_sets() -> list[str]:

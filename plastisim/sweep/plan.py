@@ -41,7 +41,8 @@ from typing import Any
 
 from .. import config, rules
 from ..config import RunConfig
-from ..errors import ConfigError, PlastisimError
+from ..errors import ConfigError, PlastisimError, impossible
+from ..validate import positive
 
 TOP_KEYS = ("title", "base", "models", "rules", "step_budget", "min_epochs", "set", "axes",
             "seed")
@@ -149,10 +150,7 @@ def _find(path_text: Any, where: str, folder: Path) -> Path:
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{what} {path}: invalid TOML: {err}") from None
+    return config.read_toml(path, what)
 
 
 def _check_key(key: str, where: str, rule_names: dict[str, str]) -> None:
@@ -188,9 +186,8 @@ def _axis(key: str, values: Any, keys: list[str]) -> Axis:
     if key == "seed" and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
                                  for v in values):
         raise ConfigError(f"axes.seed={values!r} is impossible: need integers >= 0")
-    if key == MULTIPLE and not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                   and v > 0 for v in values):
-        raise ConfigError(f"axes.{MULTIPLE}={values!r} is impossible: need numbers > 0")
+    if key == MULTIPLE and not all(positive.test(v) for v in values):
+        raise impossible(f"axes.{MULTIPLE}", values, f"need {positive.allowed} each")
     return Axis(key, _dim(key, keys), tuple(values))
 
 
@@ -261,9 +258,8 @@ def parse(table: dict[str, Any], path: str = "sweep", text: str = "") -> Sweep:
     for key in fixed:
         if key != MULTIPLE:
             _check_key(key, "set", rule_names)
-    if MULTIPLE in fixed and not (isinstance(fixed[MULTIPLE], (int, float)) and
-                                  not isinstance(fixed[MULTIPLE], bool) and fixed[MULTIPLE] > 0):
-        raise ConfigError(f"set.{MULTIPLE}={fixed[MULTIPLE]!r} is impossible: need a number > 0")
+    if MULTIPLE in fixed:
+        positive(f"set.{MULTIPLE}", fixed[MULTIPLE])
     axes = []
     if "models" in table:
         stems = [f.stem for f in files]
@@ -320,10 +316,8 @@ def subset(sweep: Sweep, dim: str, values: list[str]) -> Sweep:
 def load(path: str | Path) -> Sweep:
     """Read and validate a sweep file (one-line ConfigErrors that name the key)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep file {str(path)!r} does not exist")
-    text = path.read_text()
-    return parse(_read_toml(path, "sweep file"), str(path), text)
+    table = _read_toml(path, "sweep file")
+    return parse(table, str(path), path.read_text(encoding="utf-8"))
 
 
 def _set(table: dict[str, Any], key: str, value: Any) -> None:
