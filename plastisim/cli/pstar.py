@@ -82,6 +82,10 @@ def figure(curves: list[dict], png: Path, by: str) -> Path:
         top.legend(fontsize=7, title="dotted: 10% of chance", title_fontsize=7)
         bottom.set(xlabel="P / (n_c m^L)", ylabel="S of the last hidden layer (level L-1)",
                    xscale="log", ylim=(-0.02, 1.1))
+        ticks = sorted({float(x) for c in curves if c[panel_key] == panel for x in c["x"]})
+        for axis in (top, bottom):
+            axis.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            axis.minorticks_off()
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120)
