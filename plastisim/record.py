@@ -9,8 +9,12 @@ One file per run, all in the root group (plain ``xarray.open_dataset`` reads it)
 
 Every variable carries CF-style ``units`` and ``long_name``; the global attributes carry
 ``Conventions``, ``title``, ``source``, ``history`` and the provenance of the run: plastisim
-version, git commit (and whether the tree was dirty), the full configuration as TOML text, every
-seed, torch version, device, dtype and the batch reduction of weight updates.
+version, the full configuration as TOML text, every seed, device, dtype and the batch reduction
+of weight updates, and where it ran (``plastisim.environment``: Python, numpy, torch, xarray and
+netCDF4 versions, host, git commit and whether the tree was dirty, command line).
+
+Files follow the output rule of ``plastisim.outputs`` (``check_output_path``, re-exported here):
+``write`` and ``export`` write beside the destination and move the file into place.
 
 Streaming (``Stream``): records are appended along ``step`` with netCDF4-python and the file is
 flushed (H5Fflush) after every record, so a killed run keeps every record flushed before it.
@@ -22,8 +26,6 @@ moves data that an earlier flush points to, which is what keeps the flushed stat
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,14 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .environment import environment, git_state
 from .errors import ConfigError, impossible, unknown
+from .outputs import check_output_path, write_atomically
 from .selection import resolve_selection
+
+__all__ = ["provenance", "git_state", "check_output_path", "write", "append", "export",
+           "open_input", "combine", "curve_dataset", "trajectory_dataset", "Stream", "Schema",
+           "Field"]
 
 CF_CONVENTIONS = "CF-1.8"
 COMPRESS_MIN_BYTES = 16 * 1024      # per record; smaller variables are stored uncompressed
@@ -56,25 +64,12 @@ STEP_COORDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def git_state() -> dict[str, str]:
-    """Commit of the plastisim source tree and whether it had uncommitted changes."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                                text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {"git_commit": "unknown", "git_dirty": "unknown"}
-    return {"git_commit": commit or "unknown", "git_dirty": str(bool(dirty.strip())).lower()}
-
-
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def provenance(config_toml: str, seeds: dict[str, int], device: str, dtype: str) -> dict[str, Any]:
-    """Global attributes describing where a result comes from."""
+    """Global attributes describing where a result comes from (``environment()`` included)."""
     from . import __version__
 
     attrs: dict[str, Any] = {"Conventions": CF_CONVENTIONS, "source": f"plastisim {__version__}",
@@ -83,7 +78,7 @@ def provenance(config_toml: str, seeds: dict[str, int], device: str, dtype: str)
                              "batch_reduction": "mean over batch rows (streams), sum over "
                                                 "positions of shared kernels",
                              "history": f"{_now()} created by plastisim"}
-    attrs.update(git_state())
+    attrs.update(environment())
     attrs.update({f"seed_{name}": int(value) for name, value in seeds.items()})
     return attrs
 
@@ -225,18 +220,6 @@ class Stream:
 
 
 # --- files --------------------------------------------------------------------------------------
-def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
-    """A writable output path: its folder exists and an existing file is never clobbered."""
-    path = Path(path)
-    if not path.parent.exists():
-        raise ConfigError(f"output folder {str(path.parent)!r} does not exist")
-    if path.is_dir():
-        raise ConfigError(f"output path {str(path)!r} is a folder; give a file name")
-    if path.exists() and not overwrite:
-        raise ConfigError(f"output file {str(path)!r} exists; pass --overwrite to replace it")
-    return path
-
-
 def open_input(path: str | Path) -> xr.Dataset:
     """A netCDF file read fully into memory (and closed); one-line errors for bad paths."""
     path = Path(path)
@@ -258,14 +241,12 @@ def combine(curve: xr.Dataset, trajectories: xr.Dataset) -> xr.Dataset:
 
 
 def write(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` to netCDF4 (atomically: a temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    """Write ``ds`` to netCDF4 atomically: beside ``path``, then moved into place (an
+    interrupted or failed write leaves ``path`` as it was and no temporary file)."""
     encoding = {name: {"zlib": True, "complevel": 1, "shuffle": True}
                 for name, var in ds.data_vars.items() if var.ndim > 1}
-    ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-    tmp.replace(path)
-    return path
+    return write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4",
+                                                           encoding=encoding))
 
 
 def append(ds: xr.Dataset, path: str | Path) -> Path:
@@ -286,7 +267,7 @@ def export(src: str | Path, dst: str | Path, variables: list[str] | None = None,
            overwrite: bool = False, command: str = "plastisim export") -> Path:
     """A smaller copy of ``src`` for sharing: some variables, steps (multiples of ``every``)
     and indices (``{name: {axis: sel}}`` by original index, e.g. {"w1": {"post": range(16)}})."""
-    dst = check_output_path(dst, overwrite)
+    dst = check_output_path(dst, overwrite, ".nc")
     if Path(src).resolve() == dst.resolve():
         raise impossible("output", str(dst), "need a file other than the input")
     ds = open_input(src)
@@ -317,4 +298,5 @@ def export(src: str | Path, dst: str | Path, variables: list[str] | None = None,
                                  f"recorded ({dim} holds {recorded.size} indices)")
             ds = ds.sel({dim: wanted})
     ds.attrs["history"] = f"{ds.attrs.get('history', '')}\n{_now()} {command}".strip()
+    ds.attrs.update({f"export_{key}": value for key, value in environment().items()})
     return write(ds, dst)

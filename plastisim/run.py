@@ -113,10 +113,11 @@ SENSITIVITY_PROBE = 2000       # test inputs on which the final S_{k,l} is measu
 
 def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
     """S_{k,l} of the trained network (``metrics.sensitivity_matrix``) on the first
-    ``SENSITIVITY_PROBE`` test inputs, synonyms drawn with the network seed; NaN after a
-    divergence (the weights are not finite)."""
+    ``SENSITIVITY_PROBE`` test inputs, synonyms drawn with the network seed; NaN unless the
+    training ended (converged, max_epochs): after a divergence the weights are not finite, and
+    an interrupted or failed run has no final state (nor time to measure it)."""
     depth, levels = len(built.net.hidden), built.rhm.L
-    if result.status == "diverged" or len(built.test_set) == 0:
+    if result.status not in ("converged", "max_epochs") or len(built.test_set) == 0:
         values = np.full((depth, levels), np.nan)
     else:
         values = sensitivity_matrix(built.net, built.rhm, built.test_set[:SENSITIVITY_PROBE],

@@ -6,10 +6,17 @@
        Weight decay as in the PRX code: a penalty λ · mean(w²) per weight tensor, i.e. the
        direction −2λ w / numel(w) (not torch's per-element λ w, which is numel times stronger)
     3. each epoch: shuffle, and for every batch the rule's step (forward, modulator, plasticity)
-    4. stop at the first non-finite loss or weight (status "diverged", the step is named)
+    4. stop at the first non-finite loss or weight (status "diverged", the step is named); the
+       errors of that last evaluation are NaN, not numbers computed from non-finite weights
     5. evaluate (train loss, train error, test error) on a log-spaced schedule of epochs
     6. record into the monitor, report progress
     7. stop when the epoch's mean train loss falls below ``stop_loss`` (status "converged")
+
+Other endings: ``stop()`` (e.g. ``plastisim.interrupt.Signals`` after SIGINT / SIGTERM) is read
+before every step and ends the run at that step boundary (status "interrupted", the reason and
+the step in the message); with ``catch=True`` an exception inside the loop ends it as "failed"
+(its message and step; ``result.error`` holds it) instead of propagating. Either way the
+learning curve up to there is kept.
 
 Layerwise self-supervised rules run two phases, each with this recipe and its own optimiser:
 "local" (every hidden layer and predictor on its own loss, no stopping threshold), then
@@ -78,11 +85,12 @@ class TrainResult:
     history: dict[str, list] = field(default_factory=lambda: {
         k: [] for k in ("epoch", "step", "phase", "train_loss", "train_error", "test_error",
                         "lr", "elapsed")})
-    status: str = "running"       # converged | max_epochs | diverged
+    status: str = "running"       # converged | max_epochs | diverged | interrupted | failed
     message: str = ""
     steps: int = 0
     samples: int = 0
     elapsed: float = 0.0
+    error: BaseException | None = field(default=None, repr=False)   # of a "failed" run
 
     @property
     def samples_per_s(self) -> float:
@@ -135,12 +143,14 @@ class _Data:
 
 def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
           options: TrainOptions = TrainOptions(), *, rhm=None, monitor=None,
-          progress: Callable[[dict], None] | None = None) -> TrainResult:
+          progress: Callable[[dict], None] | None = None,
+          stop: Callable[[], str] | None = None, catch: bool = False) -> TrainResult:
     """Train ``net`` with ``rule`` on ``train_set``; evaluate on ``test_set`` (module recipe).
 
     Rules with ``phases = ("local", "readout")`` (layerwise self-supervised) run ``options.epochs``
     epochs of local plasticity, then ``rule.params.readout_epochs`` of readout; ``rhm`` is needed
-    by rules that build synonym views.
+    by rules that build synonym views. ``stop``: a reason to stop ("" to go on), read before
+    every step; ``catch``: record an exception as status "failed" (module docstring).
     """
     check_data(net, train_set, "train_set")      # data of this RHM and this network
     check_data(net, test_set, "test_set")
@@ -151,17 +161,26 @@ def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
                  one_hot(test_set.x, v, dtype).to(device), test_set.y.to(device), train_set, rhm)
     rule.prepare(net)
     start = time.perf_counter()
-    for phase in getattr(rule, "phases", ("joint",)):
-        epochs = rule.params.readout_epochs if phase == "readout" else options.epochs
-        _train_phase(net, rule, data, options, phase, epochs, result, start, monitor, progress)
-        if result.status == "diverged":
-            break
+    try:
+        for phase in getattr(rule, "phases", ("joint",)):
+            epochs = rule.params.readout_epochs if phase == "readout" else options.epochs
+            _train_phase(net, rule, data, options, phase, epochs, result, start, monitor,
+                         progress, stop)
+            if result.status in ("diverged", "interrupted"):
+                break
+    except Exception as err:
+        if not catch:
+            raise
+        lines = str(err).strip().splitlines()
+        result.status, result.error = "failed", err
+        result.message = (f"{type(err).__name__}: {lines[0] if lines else ''} (at step "
+                          f"{result.steps})")
     result.elapsed = time.perf_counter() - start
     return result
 
 
 def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epochs: int,
-                 result: TrainResult, start: float, monitor, progress) -> None:
+                 result: TrainResult, start: float, monitor, progress, stop=None) -> None:
     # 2. learning rate and optimiser
     tensors = _phase_parameters(rule, net, phase)
     params = rule.params
@@ -183,6 +202,12 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
         order = torch.randperm(n, generator=shuffle)
         losses = []
         for i in range(0, n, options.batch_size):
+            reason = stop() if stop is not None else ""
+            if reason:                # a step boundary: the state is that of a finished step
+                result.status = "interrupted"
+                result.message = (f"{reason} at step {result.steps} (epoch "
+                                  f"{first_epoch + epoch}, {phase} phase)")
+                return
             rows = order[i:i + options.batch_size]
             step = _step(rule, net, data, rows.to(data.x.device), rows, result.steps, phase)
             for name, w in tensors.items():
@@ -211,9 +236,12 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
                   "epochs": epochs, "phase": phase}
         if epoch in evaluate_at or converged or result.status == "diverged":
             result.elapsed = time.perf_counter() - start
-            report.update(train_error=test_error(net, data.x, data.y),
-                          test_error=test_error(net, data.x_test, data.y_test), lr=lr_now,
-                          elapsed=result.elapsed)
+            if result.status == "diverged":     # no errors computed from non-finite weights
+                errors = {"train_error": math.nan, "test_error": math.nan}
+            else:
+                errors = {"train_error": test_error(net, data.x, data.y),
+                          "test_error": test_error(net, data.x_test, data.y_test)}
+            report.update(errors, lr=lr_now, elapsed=result.elapsed)
             for key, values in result.history.items():
                 values.append(report[key])
         # 6. report

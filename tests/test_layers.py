@@ -7,7 +7,8 @@ import plastisim
 
 PACKAGE = Path(plastisim.__file__).parent
 CORE = ["errors", "traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "train",
-        "selection", "monitor", "analysis"]   # monitor, analysis: xarray / netCDF4 via record
+        "selection", "monitor", "analysis",   # monitor, analysis: xarray / netCDF4 via record
+        "interrupt", "outputs", "environment"]
 FORBIDDEN_IN_CORE = {"plastisim.cli", "plastisim.config", "plastisim.sweep", "plastisim.run",
                      "plastisim.bench", "xarray", "netCDF4", "matplotlib", "tqdm", "argparse",
                      "dask", "tomllib"}

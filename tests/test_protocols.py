@@ -274,6 +274,7 @@ def test_cli_bad_input_exit_code_2_one_line(argv, says, capsys, tmp_path):
 
 def test_cli_sjostrom2001_writes_netcdf_png_and_table(capsys, tmp_path):
     out = tmp_path / "runs" / "sj.nc"
+    out.parent.mkdir()                 # outputs go into existing folders (docs/failures.md)
     code, text, _ = _cli(["protocol", "sjostrom2001", "--rule", "triplet", "--params",
                           "visual_nearest_full", "--pairings", "60", "--out", str(out),
                           "--quiet"], capsys)

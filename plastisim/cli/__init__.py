@@ -1,17 +1,28 @@
 """The ``plastisim`` command. Only ``plastisim.cli`` knows argparse, progress bars and figures.
 
-One module per command group adds its sub-commands through ``add_parsers(sub)``; ``main`` turns
-bad input (``PlastisimError``) into one line on stderr and exit code 2.
+One module per command group adds its sub-commands through ``add_parsers(sub)``. ``main``
+ends every command with one line on stderr at most, never a traceback (docs/failures.md):
+
+    0     done
+    1     a run diverged or failed, a sweep has failed points, or an unexpected error
+          (``PLASTISIM_TRACEBACK=1`` shows its traceback)
+    2     bad input (``PlastisimError``), found before any work
+    130   interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: 128 + the signal's number
+
+SIGINT and SIGTERM raise ``plastisim.interrupt.Interrupted`` wherever a command has no step
+boundary to stop at; ``run`` stops its training loop at the next step instead.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
 from ..errors import PlastisimError
+from ..interrupt import Interrupted, Signals
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -27,8 +38,28 @@ def _bench(args: argparse.Namespace) -> int:
 _COMMAND_MODULES = ("demo", "run", "sweep", "pstar", "protocol", "record")
 
 
+class _Version(argparse.Action):
+    """``--version``: plastisim's version, git commit and the main libraries' versions."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .. import __version__
+        from ..environment import environment
+
+        env = environment()
+        dirty = " (uncommitted changes)" if env["git_dirty"] == "true" else ""
+        print(f"plastisim {__version__} (git {env['git_commit'][:12]}{dirty}; Python "
+              f"{env['python_version']}, torch {env['torch_version']}, numpy "
+              f"{env['numpy_version']}, xarray {env['xarray_version']}, netCDF4 "
+              f"{env['netcdf4_version']})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="plastisim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="throughput on this machine, as JSON")
     from ..bench import BENCHMARKS
@@ -40,12 +71,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; its exit code (module docstring). Called with ``argv`` (tests,
+    notebooks), the files record ``plastisim ARGV`` as their command line (``sys.argv`` is
+    ``["plastisim", *argv]`` meanwhile)."""
+    saved = sys.argv
+    if argv is not None:
+        sys.argv = ["plastisim", *argv]
     try:
-        return args.func(args)
+        with Signals(defer=False):
+            args = build_parser().parse_args(argv)
+            return args.func(args)
     except PlastisimError as err:
         print(f"plastisim: error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as err:              # a command without step boundaries
+        print(f"plastisim: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:               # Ctrl-C before the handlers were installed
+        print("plastisim: interrupted by SIGINT before any output was written",
+              file=sys.stderr)
+        return 130
+    except Exception as err:                # a bug or the machine (memory, disk): one line
+        if os.environ.get("PLASTISIM_TRACEBACK"):
+            raise
+        lines = str(err).strip().splitlines()
+        print(f"plastisim: error: {type(err).__name__}: {lines[0] if lines else ''} (set "
+              "PLASTISIM_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        sys.argv = saved
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 Writes the result as netCDF (``--out``, default ``NAME.nc``) and a PNG of model vs data next
 to it, prints a one-screen summary (for ``sjostrom2001``: z = (model − data)/sem per condition,
-RMSE and max |z| per digitisation). Bad input is a one-line ``PlastisimError`` (exit code 2).
+RMSE and max |z| per digitisation). Bad input is a one-line ``PlastisimError`` (exit code 2);
+both outputs are checked before the protocol runs and written at the end, beside their names
+and moved into place (existing ones only with ``--overwrite``); an interruption writes nothing.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ OPTIONS = {"pairings": ("sjostrom2001", "stdp_window"), "freq": ("stdp_window",)
 
 def add_parsers(sub) -> None:
     """Add the ``protocol`` command to the ``plastisim`` sub-parsers."""
+    from .options import add_overwrite, add_threads
+
     p = sub.add_parser("protocol", help="run a cortical plasticity protocol, compare with data",
                        description=__doc__.splitlines()[0])
     p.add_argument("name", help="protocol: sjostrom2001, stdp_window, poisson")
@@ -41,6 +45,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", help="poisson: seed of the torch.Generator (default 0)")
     p.add_argument("--warmup", help="poisson: seconds before plasticity starts (default 1)")
     p.add_argument("--out", help="netCDF file to write (default NAME.nc); PNG next to it")
+    add_overwrite(p, "an existing --out file and its PNG")
+    add_threads(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_protocol)
 
@@ -144,33 +150,38 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run_protocol(args: argparse.Namespace) -> int:
+    from .. import record
+    from ..environment import environment
+    from ..interrupt import hold
+    from ..outputs import check_output_path
     from ..protocols import PROTOCOLS, event_rule
+    from .options import threads, torch_threads
 
     # check everything before any work
     if args.name not in PROTOCOLS:
         raise unknown("protocol", args.name, PROTOCOLS)
     rule = event_rule(args.rule, **_rule_params(args))
     kwargs = _protocol_kwargs(args)
-    out = Path(args.out or f"{args.name}.nc")
-    if out.suffix != ".nc":
-        raise impossible("--out", str(out), "need a file name ending in .nc")
-    # run, with a progress bar on a terminal
+    out = check_output_path(args.out or f"{args.name}.nc", args.overwrite, ".nc", field="--out")
+    png = check_output_path(out.with_suffix(".png"), args.overwrite, ".png", field="--out")
+    n_threads = threads(args)
+    # run, with a progress bar on a terminal (SIGINT / SIGTERM: stop, nothing written)
     from tqdm import tqdm
 
     with tqdm(disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr, unit="event",
-              desc=f"{args.name} ({rule.name})", leave=False) as bar:
+              desc=f"{args.name} ({rule.name})", leave=False) as bar, torch_threads(n_threads):
         def on_step(e: int, total: int) -> None:
             bar.total = total
             bar.update(1)
 
-        ds = PROTOCOLS[args.name](rule, on_step=on_step, **kwargs)
-    # write the data, the figure, the summary
+        ds = PROTOCOLS[args.name](rule, on_step=on_step, threads=n_threads, **kwargs)
+    # write the data, the figure (a signal waits until both are in place), the summary
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     ds.attrs["history"] = f"{now}: {_command(args)}\n{ds.attrs['history']}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ds.to_netcdf(out)
-    png = out.with_suffix(".png")
-    plot(ds, png)
+    ds.attrs.update(environment(), torch_threads=n_threads)
+    with hold():
+        record.write(ds, out)
+        plot(ds, png)
     print(summary(ds))
     print(f"wrote {out} and {png}")
     return 0
@@ -228,6 +239,8 @@ def plot(ds, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .options import save_png
+
     fig, ax = plt.subplots(figsize=(6, 4))
     kind = ds.attrs["protocol"]
     {"sjostrom2001": _plot_sjostrom, "stdp_window": _plot_window,
@@ -235,7 +248,7 @@ def plot(ds, path: Path) -> None:
     ax.set_title(f"{kind}: {ds.attrs['rule']}", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_png(fig, path, f"plastisim protocol {kind}, rule {ds.attrs['rule']}")
     plt.close(fig)
 
 

@@ -7,7 +7,8 @@
     plastisim report runs/bp.nc        # runs/bp_curve.png, _weight_norms.png, _weight_hist.png
 
 Bad input is a one-line ``PlastisimError`` (exit code 2); existing files are never replaced
-without ``--overwrite``.
+without ``--overwrite``, and every output is written beside its name and moved into place
+(``plastisim.outputs``), so an interruption leaves the old files as they were.
 """
 from __future__ import annotations
 
@@ -62,11 +63,12 @@ def _export(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from .. import analysis, record
+    from ..interrupt import hold
+    from ..outputs import check_output_path
+    from .options import save_png
 
     ds = record.open_input(args.file)
     folder = Path(args.out_dir) if args.out_dir else Path(args.file).parent
-    if not folder.is_dir():
-        raise ConfigError(f"output folder {str(folder)!r} does not exist")
     stem = Path(args.file).stem
     figures = {}
     if "test_error" in ds:
@@ -78,19 +80,23 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.file} has no learning curve (test_error) and no recorded "
                           "weights (weight_*): nothing to draw")
     for path in figures:
-        record.check_output_path(path, args.overwrite)
+        check_output_path(path, args.overwrite, ".png", field="--out-dir")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    for path, draw in figures.items():
+    drawn = {}
+    for path, draw in figures.items():      # draw all, then write all (a signal waits)
         fig = draw(plt, ds)
         fig.suptitle(str(ds.attrs.get("title", stem)), fontsize=9)
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        print(f"wrote {path}")
+        drawn[path] = fig
+    with hold():
+        for path, fig in drawn.items():
+            save_png(fig, path, f"plastisim report {args.file}", dpi=110)
+            plt.close(fig)
+            print(f"wrote {path}")
     return 0
 
 

@@ -15,55 +15,122 @@ def _progress_bar(total: int, quiet: bool):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .. import config, record
+    """Check, train, write, summarise; the exit code of docs/failures.md."""
+    from .. import config
     from ..errors import ConfigError
-    from ..run import build, describe, make_monitor
-    from ..train import train
+    from ..interrupt import Signals
+    from ..outputs import Output
+    from ..run import build
+    from .options import threads, torch_threads
     from .record import record_overrides
 
+    # 1. every input and the output path, before any work
     cfg = config.load(args.config, args.set + record_overrides(args.record))
     out = args.out or cfg.record.path or None
-    if out:
-        record.check_output_path(out, args.overwrite)
+    output = (Output(out, args.overwrite, ".nc", field="--out" if args.out else "record.path")
+              if out else None)
     if cfg.record.active and not out:
         raise ConfigError("record: trajectories are written into the run's file; pass --out or "
                           "set record.path")
-    built = build(cfg, args.device)
-    monitor = make_monitor(cfg, built, out, args.overwrite) if cfg.record.active else None
-    bar = _progress_bar(built.options.epochs, args.quiet)
+    n_threads = threads(args)
+    # 2. train, with SIGINT / SIGTERM stopping the loop at the next step boundary
+    with torch_threads(n_threads), Signals(defer=True) as stop:
+        built = build(cfg, args.device)
+        result, kept = _train_and_write(cfg, built, output, args, stop, n_threads)
+    _summary(cfg, built, result, n_threads, output, kept)
+    return _ending(result, stop, output, kept)
 
-    def progress(report: dict) -> None:
-        if bar is not None:
-            bar.update(report["epoch"] - bar.n)
-            shown = {"loss": f"{report['train_loss']:.3g}"}
-            if "test_error" in report:
-                progress.last_test = f"{report['test_error']:.3f}"
-            bar.set_postfix(test_error=getattr(progress, "last_test", "-"), **shown)
 
+def _train_and_write(cfg, built, output, args, stop, n_threads: int):
+    """(result, kept): train into ``output.work`` and write the run's file; ``kept``: the file
+    is at ``output.path`` (an interrupted or failed run never replaces an existing file)."""
+    from .. import record
+    from ..run import describe, make_monitor
+    from ..train import train
+
+    monitor, bar = None, _progress_bar(built.options.epochs, args.quiet)
     try:
+        if cfg.record.active:
+            monitor = make_monitor(cfg, built, output.work)
         result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
-                       rhm=built.rhm, monitor=monitor, progress=progress)
+                       rhm=built.rhm, monitor=monitor, progress=_progress(bar), stop=stop,
+                       catch=True)
+        if monitor is not None:     # flushed after every record: the file is valid
+            monitor.close()
+        if output is None:
+            return result, False
+        if output.replaces and result.status in ("interrupted", "failed"):
+            output.discard()
+            return result, False
+        ds = describe(cfg, built, result)
+        ds.attrs["torch_threads"] = n_threads
+        if monitor is None:
+            record.write(ds, output.work)
+        else:
+            record.append(ds, output.work)
+        output.commit()
+        return result, True
+    except BaseException:           # a second signal, or an error while writing
+        if output is not None:
+            output.discard()        # (a temporary file only: an existing file stays)
+        raise
     finally:
         if bar is not None:
             bar.close()
-        if monitor is not None:     # the file stays valid, whatever happened in training
+        if monitor is not None:
             monitor.close()
-    ds = describe(cfg, built, result)
-    if out:
-        record.write(ds, out) if monitor is None else record.append(ds, out)
+
+
+def _progress(bar):
+    """The ``progress`` callback of ``train`` drawing ``bar`` (None without a bar)."""
+    if bar is None:
+        return None
+
+    def progress(report: dict) -> None:
+        bar.update(report["epoch"] - bar.n)
+        shown = {"loss": f"{report['train_loss']:.3g}"}
+        if "test_error" in report:
+            progress.last_test = f"{report['test_error']:.3f}"
+        bar.set_postfix(test_error=getattr(progress, "last_test", "-"), **shown)
+    return progress
+
+
+def _summary(cfg, built, result, n_threads: int, output, kept: bool) -> None:
     final = result.final
     print(f"rule {cfg.rule.name} on {built.rhm!r}".split("  #")[0]
           + f", P = {len(built.train_set)} ({len(built.train_set) / built.rhm.n_star:g} n_c·m^L),"
-          f" width {cfg.network.width}, device {built.device}")
+          f" width {cfg.network.width}, device {built.device}, {n_threads} thread(s)")
     print(f"  {result.status}: {result.message}")
     print(f"  final train loss {final.get('train_loss', float('nan')):.4g}, train error "
           f"{final.get('train_error', float('nan')):.4f}, test error "
           f"{final.get('test_error', float('nan')):.4f} (chance {1 - 1 / built.rhm.n_classes:.3f})")
     print(f"  {result.steps} steps in {result.elapsed:.1f} s, {result.samples_per_s:,.0f} samples/s")
-    if out:
-        print(f"  wrote {out}")
-    if result.status == "diverged":
-        print(f"plastisim: error: {result.message}", file=sys.stderr)
+    if kept:
+        print(f"  wrote {output.path}")
+
+
+def _ending(result, stop, output, kept: bool) -> int:
+    """One line on stderr for every ending but success; the exit code (docs/failures.md)."""
+    import os
+
+    where = ""
+    if output is not None and kept:
+        where = f"; {output.path} holds the run up to there"
+    elif output is not None:
+        where = (f"; {output.path} is unchanged (--overwrite replaces a file only with a run "
+                 "that ended)")
+    if result.status == "interrupted":
+        print(f"plastisim: interrupted by {result.message}{where}", file=sys.stderr)
+        return stop.exit_code
+    if stop.signum is not None:             # it came while the ended run was being written
+        print(f"plastisim: {stop()} arrived after training had ended ({result.status}); the "
+              "output is complete", file=sys.stderr)
+        return stop.exit_code
+    if result.status == "failed" and os.environ.get("PLASTISIM_TRACEBACK"):
+        raise result.error
+    if result.status in ("diverged", "failed"):
+        failed = "training failed: " if result.status == "failed" else ""
+        print(f"plastisim: error: {failed}{result.message}{where}", file=sys.stderr)
         return 1
     return 0
 
@@ -81,16 +148,19 @@ def _rules(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub) -> None:
+    from .options import add_overwrite, add_threads
+
     run = sub.add_parser("run", help="train one model config (models/*.toml)")
     run.add_argument("config", type=Path, help="model TOML file")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a config value (repeatable)")
     run.add_argument("--out", help="netCDF file to write (default: [record] path, or none)")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_overwrite(run, "an existing --out file")
     run.add_argument("--record", metavar="KEY=VALUE,...", help="record trajectories into the "
                      "run's file, e.g. weights=all,every=100 (keys of [record]; "
                      "docs/data-format.md)")
     run.add_argument("--device", help="auto, cpu or cuda (default: the config's train.device)")
+    add_threads(run)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
     table = sub.add_parser("rules", help="each rule with its three factors")

@@ -1,4 +1,9 @@
-"""``plastisim sweep``: a parameter study on local processes or a Dask cluster, one dataset."""
+"""``plastisim sweep``: a parameter study on local processes or a Dask cluster, one dataset.
+
+SIGINT / SIGTERM stop the sweep at once (``plastisim.interrupt.Interrupted``): the finished
+runs' files are kept, sweep.nc is not written, one line says so, and the exit code is 130 / 143;
+``--resume`` continues.
+"""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +66,7 @@ def summary_rows(ds) -> list[str]:
 
 def _sweep(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
+    from ..interrupt import Interrupted, signal_name
     from ..sweep import load, run_sweep
     from ..sweep.plan import subset
 
@@ -82,15 +88,36 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ConfigError("--out is required: the folder for the run files and sweep.nc")
     workers = (os.cpu_count() or 1) if args.workers is None else args.workers
     on_result, bar = _progress(n_unique, args.quiet)
+    written = []
+
+    def counted(key: str, ds, done: int, todo: int) -> None:
+        written.append(key)
+        if on_result is not None:
+            on_result(key, ds, done, todo)
     try:
         report = run_sweep(sweep, args.out, workers=workers, scheduler=args.scheduler,
-                           resume=args.resume, threads=args.threads, on_result=on_result)
+                           resume=args.resume, threads=args.threads, overwrite=args.overwrite,
+                           on_result=counted)
+    except Interrupted as err:
+        if bar is not None:
+            bar.close()
+            bar = None
+        print(f"plastisim: sweep interrupted by {signal_name(err.signum)}: {len(written)} "
+              f"run(s) finished and written to {args.out / 'runs'} in this session, the others "
+              f"not started or dropped; {args.out / 'sweep.nc'} not written; rerun with "
+              "--resume to continue", file=sys.stderr)
+        return err.exit_code
     finally:
         if bar is not None:
             bar.close()
+    return _print_report(sweep, dims, report, args.threads)
+
+
+def _print_report(sweep, dims: str, report, threads: int) -> int:
+    """The summary of a finished sweep; exit code 1 when points have no final values."""
     ds = report.dataset
     print(f"sweep {sweep.title}: {dims} = {len(sweep.points)} points; executor: "
-          f"{report.executor}, {args.threads} torch thread(s) per run")
+          f"{report.executor}, {threads} torch thread(s) per run")
     print(f"  computed {len(report.computed)} runs, skipped {len(report.skipped)} finished runs,"
           f" in {report.elapsed:.1f} s")
     print("\n".join("  " + line for line in summary_rows(ds)))
@@ -114,6 +141,9 @@ def add_parsers(sub) -> None:
                        help="address of a Dask distributed scheduler, e.g. tcp://host:8786")
     parser.add_argument("--resume", action="store_true",
                         help="keep finished runs in --out; run only the others")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="run every point again in an --out that holds a sweep, replacing "
+                             "its run files and sweep.nc (each written beside, then moved)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per run (default 1: same numbers on any executor)")
     parser.add_argument("--only", action="append", metavar="DIM=VALUE[,VALUE]",

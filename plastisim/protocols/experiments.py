@@ -65,15 +65,17 @@ def compare(model, observed):
 
 
 def sjostrom2001(rule: EventRule, n_pairings: int = 60, w_init: float = 1.0,
-                 on_step: Callable[[int, int], None] | None = None):
-    """The Sjöström et al. (2001) frequency protocol on the data's (dt, freq) grid."""
+                 on_step: Callable[[int, int], None] | None = None, threads: int | None = 1):
+    """The Sjöström et al. (2001) frequency protocol on the data's (dt, freq) grid
+    (``threads``: torch threads of the engine's loop, ``engine.run``)."""
     import xarray as xr
 
     n_pairings = check_int("n_pairings", n_pairings, 1)
     obs = data.load("sjostrom2001")
     dt, freq = torch.meshgrid(torch.tensor(obs.dt.values), torch.tensor(obs.freq.values),
                               indexing="ij")                      # (n_dt, n_freq)
-    w = run(rule, merge(pairing(dt, freq, n_pairings)), w_init=w_init, on_step=on_step)
+    w = run(rule, merge(pairing(dt, freq, n_pairings)), w_init=w_init, on_step=on_step,
+            threads=threads)
     model = xr.DataArray(((w - w_init) / w_init).reshape(dt.shape).numpy(),
                          coords={"dt": obs.dt, "freq": obs.freq}, dims=("dt", "freq"),
                          attrs=_cf(RELATIVE, "1"))
@@ -107,7 +109,7 @@ def fit_lobe(dt: np.ndarray, dw: np.ndarray) -> tuple[float, float]:
 
 def stdp_window(rule: EventRule, dts: np.ndarray | None = None, freq: float = 1.0,
                 n_pairings: int = 60, w_init: float = 1.0,
-                on_step: Callable[[int, int], None] | None = None):
+                on_step: Callable[[int, int], None] | None = None, threads: int | None = 1):
     """The window dw_rel(Δt): ``n_pairings`` pairings at ``freq`` for every Δt of ``dts`` (s)."""
     import xarray as xr
 
@@ -115,7 +117,7 @@ def stdp_window(rule: EventRule, dts: np.ndarray | None = None, freq: float = 1.
     n_pairings = check_int("n_pairings", n_pairings, 1)
     dts = np.arange(-100, 101, 2) / 1000 if dts is None else np.asarray(dts, dtype=float)
     w = run(rule, merge(pairing(torch.as_tensor(dts), freq, n_pairings)), w_init=w_init,
-            on_step=on_step)
+            on_step=on_step, threads=threads)
     dw = ((w - w_init) / w_init).reshape(-1).numpy()
     (a_plus, tau_plus), (a_minus, tau_minus) = (fit_lobe(dts[dts > 0], dw[dts > 0]),
                                                 fit_lobe(dts[dts < 0], dw[dts < 0]))
@@ -139,7 +141,8 @@ def stdp_window(rule: EventRule, dts: np.ndarray | None = None, freq: float = 1.
 
 def poisson_drift(rule: EventRule, rate_pre, rate_post, duration: float = 10.0,
                   n_synapses: int = 1000, seed: int = 0, warmup: float = 0.0,
-                  w_init: float = 1.0, on_step: Callable[[int, int], None] | None = None):
+                  w_init: float = 1.0, on_step: Callable[[int, int], None] | None = None,
+                  threads: int | None = 1):
     """Mean drift <dw/dt> under independent Poisson trains, per (rate_pre, rate_post) condition.
 
     Plasticity is off for the first ``warmup`` seconds (traces reach their stationary state)."""
@@ -149,7 +152,8 @@ def poisson_drift(rule: EventRule, rate_pre, rate_post, duration: float = 10.0,
     if not 0 <= warmup < check_positive("duration", duration):
         raise impossible("warmup", warmup, "need 0 <= warmup < duration")
     trains = poisson(rate_pre, rate_post, duration, n_synapses, gen)
-    w = run(rule, merge(trains), w_init=w_init, plastic_from=warmup, on_step=on_step)
+    w = run(rule, merge(trains), w_init=w_init, plastic_from=warmup, on_step=on_step,
+            threads=threads)
     drift = ((w - w_init) / (duration - warmup)).numpy()            # (C, N)
     pre, post = (np.broadcast_to(np.asarray(r, float), drift.shape[:1])
                  for r in (rate_pre, rate_post))

@@ -37,7 +37,8 @@ FINALS = ("test_error", "train_error", "train_loss")
 CURVES = ("test_error", "train_error", "train_loss", "epoch", "step")
 #: variables and attributes that depend on when and where a sweep ran, not on its results
 TIMING_VARS = ("elapsed",)
-VOLATILE_ATTRS = ("history", "executor", "git_commit", "git_dirty")
+VOLATILE_ATTRS = ("history", "executor", "git_commit", "git_dirty", "host", "platform",
+                  "command_line")
 
 
 def read_run(path: Path) -> xr.Dataset | None:

@@ -5,6 +5,12 @@ Output folder layout::
     OUT/sweep.toml        the sweep file as given
     OUT/runs/<hash>.nc    one file per run (config_hash[:16]); failed runs too, with the reason
     OUT/sweep.nc          the merged dataset (plastisim.sweep.merge)
+
+Output rule (plastisim.outputs): ``OUT`` is checked before any run (a writable folder, or a
+missing one in a writable folder); a folder that already holds run files, sweep.toml or
+sweep.nc is refused unless ``resume`` (keep the finished runs, merge again) or ``overwrite``
+(run everything again, replacing each file). Every file is written beside its name and moved
+into place, so an interruption keeps the finished run files and writes no sweep.nc.
 """
 from __future__ import annotations
 
@@ -17,7 +23,9 @@ from typing import Any
 import xarray as xr
 
 from .. import record
+from ..environment import environment
 from ..errors import ConfigError, check_int
+from ..outputs import check_output_folder, write_atomically
 from . import executors
 from .merge import is_finished, merge
 from .plan import Sweep
@@ -42,16 +50,38 @@ class SweepReport:
         return text.splitlines() if text else []
 
 
-def _prepare(sweep: Sweep, out: Path, resume: bool) -> tuple[list, list[str]]:
-    """(tasks to run, hashes skipped): unique configs whose run file is not finished."""
+def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """The output rule of the module docstring, before any run (one-line ConfigErrors)."""
+    if resume and overwrite:
+        raise ConfigError("--resume keeps finished runs and --overwrite runs them again: "
+                          "pass one of them")
+    check_output_folder(out)
     runs = out / "runs"
-    if runs.is_dir() and any(runs.glob("*.nc")) and not resume:
+    if runs.exists() and not runs.is_dir():
+        raise ConfigError(f"--out {str(out)!r} holds a file 'runs' where the run files go")
+    for name in ("sweep.nc", "sweep.toml"):
+        if (out / name).exists() and not (out / name).is_file():
+            raise ConfigError(f"--out {str(out)!r} holds a folder {name!r}; need a file there")
+    if resume or overwrite:
+        return
+    if runs.is_dir() and any(runs.glob("*.nc")):
         raise ConfigError(f"--out {str(out)!r} already holds runs of a sweep; pass --resume "
-                          "to continue it (finished runs are kept) or choose another folder")
-    if not out.parent.exists():
-        raise ConfigError(f"output folder {str(out.parent)!r} does not exist")
+                          "to continue it (finished runs are kept), --overwrite to run them "
+                          "again, or choose another folder")
+    held = [name for name in ("sweep.nc", "sweep.toml") if (out / name).exists()]
+    if held:
+        raise ConfigError(f"--out {str(out)!r} already holds {held[0]}; pass --resume to "
+                          "continue that sweep, --overwrite to replace it, or choose another "
+                          "folder")
+
+
+def _prepare(sweep: Sweep, out: Path, resume: bool,
+             overwrite: bool = False) -> tuple[list, list[str]]:
+    """(tasks to run, hashes skipped): unique configs whose run file is not finished."""
+    _check_out(out, resume, overwrite)
+    runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.toml").write_text(sweep.text)
+    write_atomically(out / "sweep.toml", lambda tmp: tmp.write_text(sweep.text))
     tasks, skipped, seen = [], [], set()
     for point in sweep.points:
         if point.hash in seen:
@@ -73,19 +103,22 @@ def _stream(tasks: list, workers: int, scheduler: Any, threads: int):
 
 
 def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, scheduler: Any = None,
-              resume: bool = False, threads: int = 1,
+              resume: bool = False, threads: int = 1, overwrite: bool = False,
               on_result: Callback | None = None) -> SweepReport:
     """Run every point of ``sweep`` and merge them into ``out``/sweep.nc.
 
     ``workers``: local processes (0: in this process); ``scheduler``: a Dask scheduler address
     (or a ``dask.distributed.Client``) instead; ``resume``: keep finished run files;
+    ``overwrite``: run every point again in a folder that holds a sweep (module docstring);
     ``threads``: torch threads per run (recorded). A failing or diverging run is recorded in
-    its file and the merged dataset; it never stops the others.
+    its file and the merged dataset; it never stops the others. An interruption
+    (``plastisim.interrupt.Interrupted``) propagates after the finished runs' files are written;
+    sweep.nc is then not written.
     """
     check_int("workers", workers, 0)
     check_int("threads", threads, 1)
     out = Path(out)
-    tasks, skipped = _prepare(sweep, out, resume)
+    tasks, skipped = _prepare(sweep, out, resume, overwrite)
     start, computed = time.perf_counter(), []
     files = {point.hash: point.file for point in sweep.points}
     for key, ds in _stream(tasks, workers, scheduler, threads):
@@ -95,5 +128,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, scheduler: Any
             on_result(key, ds, len(computed), len(tasks))
     executor = executors.describe(workers, scheduler)
     merged = merge(sweep, out, executor, threads)
+    merged.attrs.update({key: value for key, value in environment(dask=True).items()
+                         if key not in merged.attrs})     # versions, host, command line
     path = record.write(merged, out / "sweep.nc")
     return SweepReport(merged, path, computed, skipped, time.perf_counter() - start, executor)

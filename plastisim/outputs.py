@@ -1,0 +1,125 @@
+"""The one output rule of every command: checked up front, never clobbered, replaced atomically.
+
+    out = Output("runs/bp.nc", overwrite=args.overwrite, suffix=".nc")   # checks, before work
+    ...write to out.work...            # the path itself, or a temporary name beside it
+    out.commit()                       # moved into place, complete (or out.discard())
+
+- Every output path is checked before any work (``check_output_path``): its folder exists, is
+  a folder and is writable (a probe file is created and removed, so read-only mounts and
+  /proc are refused too), the path is not a folder, has the expected extension, and an
+  existing path is a regular file that is replaced only with ``overwrite``.
+- A new file may be written in place (a streamed recording is readable while it grows); a file
+  that replaces an existing one is written beside it, under ``.<name>.tmp<pid>`` in the same
+  folder, and moved over it (``os.replace``, atomic on one filesystem) once complete, so an
+  interruption or a crash before that keeps the old file. A SIGKILL leaves the hidden
+  temporary file beside the old one (safe to delete).
+- ``write_atomically(path, writer)`` does the same for one-shot writers (netCDF, PNG): the
+  temporary file is removed when the writer fails or is interrupted.
+
+Bad paths are one-line ``ConfigError``s (the CLI exits with status 2).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import ConfigError, impossible
+
+
+def beside(path: str | Path) -> Path:
+    """The temporary name of ``path`` while it is written: ``.<name>.tmp<pid>``, same folder."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def _check_writable(folder: Path) -> None:
+    """Create and remove a probe file in ``folder`` (access(2) says yes to root on /proc)."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".plastisim-probe-", dir=folder)
+    except OSError as err:
+        raise ConfigError(f"output folder {str(folder)!r} is not writable: "
+                          f"{err.strerror or err}") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def _check_folder(folder: Path, make: bool = False) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"output folder {str(folder)!r} is a file, not a folder")
+    if not folder.exists():
+        if not make:
+            raise ConfigError(f"output folder {str(folder)!r} does not exist")
+        try:
+            folder.mkdir(parents=True)
+        except OSError as err:
+            raise ConfigError(f"output folder {str(folder)!r} cannot be created: "
+                              f"{err.strerror or err}") from None
+    _check_writable(folder)
+
+
+def check_output_path(path: str | Path, overwrite: bool = False, suffix: str | None = None, *,
+                      make_folder: bool = False, field: str = "output") -> Path:
+    """A writable output path (module docstring); ``suffix`` (".nc", ".png"): the extension it
+    needs; ``make_folder``: create a missing folder instead of refusing it; ``field``: the
+    option named in messages ("--out")."""
+    path = Path(path)
+    if not path.name or path.name in (".", ".."):
+        raise impossible(field, str(path), "need a file name")
+    if path.is_dir():
+        raise ConfigError(f"output path {str(path)!r} is a folder; give a file name")
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        raise ConfigError(f"output path {str(path)!r} exists and is not a regular file")
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise impossible(field, str(path), f"need a file name ending in {suffix}")
+    _check_folder(path.parent, make_folder)
+    if path.exists() and not overwrite:
+        raise ConfigError(f"output file {str(path)!r} exists; pass --overwrite to replace it")
+    return path
+
+
+def check_output_folder(path: str | Path) -> Path:
+    """A folder to write into (a sweep's ``--out``): not a file; it or its parent writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {str(path)!r} is a file; need a folder (it receives runs/ "
+                          "and sweep.nc)")
+    _check_folder(path if path.exists() else path.parent)
+    return path
+
+
+class Output:
+    """One output file under the module's rule: checked when created; ``work`` is where to
+    write (the path when new, a temporary name beside it when it replaces a file)."""
+
+    def __init__(self, path: str | Path, overwrite: bool = False, suffix: str | None = None,
+                 field: str = "output"):
+        self.path = check_output_path(path, overwrite, suffix, field=field)
+        self.replaces = self.path.exists()
+        self.work = beside(self.path) if self.replaces else self.path
+
+    def commit(self) -> Path:
+        """Move the finished ``work`` file into place."""
+        if self.work != self.path:
+            os.replace(self.work, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Remove an unfinished temporary file (an existing file stays as it was)."""
+        if self.work != self.path:
+            self.work.unlink(missing_ok=True)
+
+
+def write_atomically(path: str | Path, writer: Callable[[Path], object]) -> Path:
+    """``writer(tmp)`` to a temporary name beside ``path``, then moved into place; the
+    temporary file is removed if the writer raises (or is interrupted)."""
+    path = Path(path)
+    tmp = beside(path)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
