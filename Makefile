@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements/cpu.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/plastisim demo
+	$(VENV)/bin/plastisim demo --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q
