@@ -14,7 +14,15 @@ from typing import Any
 
 
 class PlastisimError(Exception):
-    """Base class of the errors plastisim raises on bad input (printed as one line)."""
+    """Base class of the errors plastisim raises on bad input, always one line (a message that
+    quotes a multi-line error from a library is joined onto one)."""
+
+    def __str__(self) -> str:
+        return _one_line(str(self.args[0]) if len(self.args) == 1 else super().__str__())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 class ConfigError(PlastisimError, ValueError):
@@ -25,7 +33,7 @@ class UnknownNameError(PlastisimError, KeyError):
     """A name (rule, protocol, parameter set, synapse...) is not in its registry."""
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
+        return _one_line(str(self.args[0]))
 
 
 class DivergenceError(PlastisimError, FloatingPointError):

@@ -97,6 +97,8 @@ def check_grammar(v: int, n_classes: int, m: int, s: int, L: int, seed: int = 0
     s = check_int("s", s, 2)
     L = check_int("L", L, 1)
     seed = check_int("seed", seed, 0)
+    if s > MAX_INPUT_SIZE:
+        raise impossible("s", s, f"need s**L <= {MAX_INPUT_SIZE} tokens per input")
     if L * math.log2(s) > math.log2(MAX_INPUT_SIZE):
         raise impossible("L", L, f"for s={s}: need s**L <= {MAX_INPUT_SIZE} tokens per "
                          f"input (L <= {int(math.log(MAX_INPUT_SIZE, s) + 1e-9)})")
@@ -110,6 +112,21 @@ def check_grammar(v: int, n_classes: int, m: int, s: int, L: int, seed: int = 0
         raise impossible("n_classes", n_classes, f"for m={m}, v={v}, s={s}: need "
                          f"m*n_classes <= v**s (n_classes <= {tuples // m})")
     return v, n_classes, m, s, L, seed
+
+
+def max_data(n_classes: int, m: int, s: int, L: int) -> int:
+    """P_max = n_c * m**D, D = (s**L - 1)/(s - 1): the number of distinct data (docstring)."""
+    return n_classes * m ** ((s ** L - 1) // (s - 1))
+
+
+def check_split(P_max: int, n_train: int, n_test: int) -> tuple[int, int]:
+    """(n_train, n_test) if both are integers >= 0 and together at most ``P_max``."""
+    n_train, n_test = check_int("n_train", n_train, 0), check_int("n_test", n_test, 0)
+    if n_train + n_test > P_max:
+        raise impossible("n_train+n_test", n_train + n_test,
+                         f"for n_train={n_train}, n_test={n_test}: only P_max={P_max} distinct "
+                         "data exist for this RHM")
+    return n_train, n_test
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -137,7 +154,7 @@ class RHM:
         self.v, self.n_classes, self.m, self.s, self.L, self.seed = check_grammar(
             v, n_classes, m, s, L, seed)
         self.n_nodes = (self.s ** self.L - 1) // (self.s - 1)
-        self.P_max: int = self.n_classes * self.m ** self.n_nodes
+        self.P_max: int = max_data(self.n_classes, self.m, self.s, self.L)
         self._tuple_weights = self.v ** torch.arange(self.s - 1, -1, -1)   # base-v place values
         self.rules = self._draw_rules(_generator(self.seed))
         self._decoder = [self._tuple_table(r) for r in self.rules]
@@ -193,10 +210,7 @@ class RHM:
 
     def split(self, n_train: int, n_test: int, seed: int) -> tuple[RHMBatch, RHMBatch]:
         """Disjoint train and test sets: one draw of n_train + n_test distinct data, cut in two."""
-        n_train, n_test = check_int("n_train", n_train, 0), check_int("n_test", n_test, 0)
-        if n_train + n_test > self.P_max:
-            raise impossible("n_train+n_test", n_train + n_test,
-                             f"only P_max={self.P_max} distinct data exist for this RHM")
+        n_train, n_test = check_split(self.P_max, n_train, n_test)
         both = self.sample(n_train + n_test, seed)
         return both[:n_train], both[n_train:]
 

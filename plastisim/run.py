@@ -21,7 +21,7 @@ from .monitor import Monitor
 from .network import Network, hierarchy
 from .record import curve_dataset, provenance
 from .resources import SIZE_KEYS, check_memory
-from .rhm import RHM, RHMBatch, check_grammar
+from .rhm import RHM, RHMBatch, check_grammar, check_split, max_data
 from .train import DTYPES, TrainOptions, TrainResult, resolve_device, train
 
 
@@ -63,7 +63,14 @@ def build(cfg: RunConfig, device: str | None = None) -> Built:
     if cfg.network.dtype not in DTYPES:
         raise ConfigError(f"network.dtype={cfg.network.dtype!r} is unknown; available: "
                           f"{', '.join(DTYPES)}")
-    dev = resolve_device(device or cfg.train.device)
+    with _section("train"):
+        check_split(max_data(cfg.rhm.n_classes, cfg.rhm.m, cfg.rhm.s, cfg.rhm.L),
+                    cfg.train.n_train, cfg.train.n_test)
+    if device is None:
+        with _section("train"):
+            dev = resolve_device(cfg.train.device)
+    else:                                   # the caller's choice (--device): its own name
+        dev = resolve_device(device)
     check_memory(run_sizes(cfg), run_sizes(RunConfig()), str(dev),
                  DTYPES[cfg.network.dtype].itemsize, views=hasattr(rule, "levels"))
     with _section("rhm"):

@@ -137,7 +137,7 @@ def _parts(cfg):
 def test_cross_field_checks_come_before_any_tensor():
     with pytest.raises(ConfigError, match="network.depth=3 is impossible: need depth <= rhm.L=2"):
         build(config.build(_table(network={"depth": 3})))
-    with pytest.raises(ConfigError, match="rule.view_level='2' is impossible: need views at "):
+    with pytest.raises(ConfigError, match="rule.view_level=2 is impossible: need views at "):
         build(config.build(_table(rule={"name": "clapp", "view_level": 2})))
     with pytest.raises(ConfigError, match="rhm.L=30 is impossible for s=2: need s\\*\\*L <= "):
         build(config.build(_table(rhm={"L": 30})))

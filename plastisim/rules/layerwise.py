@@ -80,7 +80,8 @@ def view_levels(params: LayerwiseParams, L: int, depth: int) -> list[int]:
     else:
         levels = [int(params.view_level)] * depth
     if any(not 1 <= level <= L - 1 for level in levels):
-        raise impossible("rule.view_level", params.view_level,
+        level = params.view_level
+        raise impossible("rule.view_level", int(level) if level.isdigit() else level,
                          f"need views at levels 1..L-1={L - 1} (level 0 pairs inputs by "
                          "their label: use the 'supcon' baseline)")
     return levels
