@@ -57,8 +57,16 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit code 2); sub-parsers are of this class
+    too (``add_subparsers`` uses the parent's class)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plastisim", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="plastisim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="throughput on this machine, as JSON")
