@@ -119,18 +119,20 @@ def test_sigterm_during_overwrite_keeps_the_old_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml", "x.nc"]   # no leftovers
 
 
-def test_sigterm_stops_a_sweep_keeping_finished_runs_and_no_sweep_nc(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_sweep_keeping_finished_runs_and_no_sweep_nc(tmp_path, signum):
     _config(tmp_path, epochs=2)
     sweep_file = tmp_path / "sweep.toml"
     sweep_file.write_text(f'base = "{(tmp_path / "tiny.toml").as_posix()}"\n'
                           f"[axes]\ntrain.epochs = [2, {LONG}]\n")
     out = tmp_path / "out"
     proc = _start("sweep", str(sweep_file), "--out", str(out), "--workers", "0", "--quiet")
-    rc, stdout, err = _signal_when(proc, lambda: any((out / "runs").glob("*.nc")),
-                                   signal.SIGTERM, settle=0.5)
-    assert rc == 143
+    rc, stdout, err = _signal_when(proc, lambda: any((out / "runs").glob("*.nc")), signum,
+                                   settle=0.5)
+    assert rc == 128 + signum
     line = _one_line(err)
-    assert "sweep interrupted by SIGTERM: 1 run(s) finished" in line and "--resume" in line
+    name = signal.Signals(signum).name
+    assert f"sweep interrupted by {name}: 1 run(s) finished" in line and "--resume" in line
     assert not (out / "sweep.nc").exists() and stdout == ""
     files = sorted((out / "runs").iterdir())
     assert len(files) == 1 and _open(files[0]).attrs["status"] == "max_epochs"
