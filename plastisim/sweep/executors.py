@@ -6,11 +6,22 @@ number of torch threads (1 by default, so that a run gives the same numbers wher
 trains, and returns the run's Dataset; an exception becomes a *failed* run's Dataset with its
 one-line reason, never an exception of the sweep. Executors yield ``(config_hash, dataset)`` as runs
 finish, in completion order. Dask is imported only when a scheduler is given.
+
+Local worker processes end with the sweep's process, however it ends (SIGKILL included): the
+kernel kills them when it dies (Linux ``PR_SET_PDEATHSIG``), and a watchdog thread in each
+checks every ``WATCH_S`` seconds that its parent is still the sweep (elsewhere, and as a
+second line); multiprocessing's resource tracker then exits with its last user.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,6 +37,9 @@ from ..record import curve_dataset, provenance
 from ..run import execute
 
 Task = tuple[str, RunConfig]            # (config_hash, config)
+PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15   # prctl options (linux/prctl.h)
+WATCH_S = 0.5                           # how often a worker checks that its parent lives
+WATCH_NAME = b"plastisim-watch"         # the watchdog thread's name in ps -L and /proc
 
 
 def _job(task: Task) -> tuple[str, str]:
@@ -72,14 +86,39 @@ def inline(tasks: list[Task], threads: int) -> Iterator[tuple[str, xr.Dataset]]:
         torch.set_num_threads(previous)
 
 
-def _warm_up() -> None:
-    import torch.optim  # noqa: F401  (slow first import, paid once per worker process)
+def _prctl(option: int, value: int | bytes) -> None:
+    """Linux prctl(2) on this process or thread; nothing elsewhere (the watchdog suffices)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(option, value)
+        except (OSError, AttributeError):
+            pass
+
+
+def _watch(parent: int) -> None:
+    _prctl(PR_SET_NAME, WATCH_NAME)
+    while os.getppid() == parent:
+        time.sleep(WATCH_S)
+    os._exit(1)                         # the sweep is gone: nobody will read this run
+
+
+def _start_worker(parent: int) -> None:
+    """Initializer of a local worker: end with the sweep's process ``parent`` (module doc), and
+    pay the slow first import of torch.optim once."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:          # the sweep died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="plastisim-parent-watch",
+                     daemon=True).start()
+    import torch.optim  # noqa: F401
 
 
 def processes(tasks: list[Task], threads: int, workers: int) -> Iterator[tuple[str, xr.Dataset]]:
-    """Run the tasks in ``workers`` local processes (spawned: no state inherited)."""
+    """Run the tasks in ``workers`` local processes (spawned: no state inherited; they end with
+    this process, module docstring)."""
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_start_worker, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(run_task, *_job(task), threads): task for task in tasks}
         for future in as_completed(futures):

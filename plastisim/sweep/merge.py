@@ -22,6 +22,7 @@ Schema (dims = the swept axes, in the sweep file's order; see docs/sweeps.md):
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,17 +42,32 @@ VOLATILE_ATTRS = ("history", "executor", "git_commit", "git_dirty", "host", "pla
                   "command_line")
 
 
+class UnreadableRunWarning(UserWarning):
+    """A run file exists but is not a readable netCDF file (truncated, corrupt): its run is
+    done again."""
+
+
 def read_run(path: Path) -> xr.Dataset | None:
-    """A run file loaded into memory (None when it does not exist)."""
+    """A run file loaded into memory (None when it does not exist); OSError naming the file
+    when it exists but cannot be read (truncated by a full disk, a copy cut short, ...)."""
     if not path.is_file():
         return None
-    with xr.open_dataset(path) as ds:
-        return ds.load()
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+    except (OSError, ValueError, RuntimeError) as err:
+        reason = getattr(err, "strerror", None) or (str(err).splitlines() or [""])[0]
+        raise OSError(f"run file {str(path)!r} is unreadable ({reason})") from None
 
 
 def is_finished(path: Path) -> bool:
-    """A run file that ``--resume`` keeps: it trained to an end (failed runs are retried)."""
-    ds = read_run(path)
+    """A run file that ``--resume`` keeps: it trained to an end (failed runs are retried). An
+    unreadable file is not finished: one warning names it, and the run replaces it."""
+    try:
+        ds = read_run(path)
+    except OSError as err:
+        warnings.warn(f"{err}; running it again", UnreadableRunWarning, stacklevel=2)
+        return False
     return ds is not None and ds.attrs.get("status") in OK + ("diverged",)
 
 
@@ -79,6 +95,14 @@ def _run_values(ds: xr.Dataset | None) -> dict:
         if "sensitivity" in ds.variables:
             out["sensitivity"] = np.asarray(ds["sensitivity"].values, dtype=float)
     return out
+
+
+def _read_values(path: Path) -> dict:
+    """``_run_values`` of a run file; status "missing" with the reason if it is unreadable."""
+    try:
+        return _run_values(read_run(path))
+    except OSError as err:
+        return {"status": "missing", "status_message": str(err)}
 
 
 def _seeds(cfg: RunConfig) -> dict[str, int]:
@@ -123,7 +147,7 @@ def merge(sweep: Sweep, out: str | Path, executor: str = "", threads: int = 1) -
     curves, sensitivity, missing, cache = {}, {}, [], {}
     for point in sweep.points:
         if point.hash not in cache:
-            cache[point.hash] = _run_values(read_run(out / point.file))
+            cache[point.hash] = _read_values(out / point.file)
         run, cfg, i = cache[point.hash], point.config, point.index
         for key in floats:
             floats[key][i] = run.get(key, np.nan)
