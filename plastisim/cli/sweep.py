@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def summary_rows(ds) -> list[str]:
 
 def _sweep(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..interrupt import Interrupted, signal_name
+    from ..interrupt import exit_code, signal_name
     from ..sweep import load, run_sweep
     from ..sweep.plan import subset
 
@@ -98,15 +99,16 @@ def _sweep(args: argparse.Namespace) -> int:
         report = run_sweep(sweep, args.out, workers=workers, scheduler=args.scheduler,
                            resume=args.resume, threads=args.threads, overwrite=args.overwrite,
                            on_result=counted)
-    except Interrupted as err:
+    except KeyboardInterrupt as err:      # Interrupted, or a worker's own KeyboardInterrupt
         if bar is not None:
             bar.close()
             bar = None
-        print(f"plastisim: sweep interrupted by {signal_name(err.signum)}: {len(written)} "
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"plastisim: sweep interrupted by {signal_name(signum)}: {len(written)} "
               f"run(s) finished and written to {args.out / 'runs'} in this session, the others "
               f"not started or dropped; {args.out / 'sweep.nc'} not written; rerun with "
               "--resume to continue", file=sys.stderr)
-        return err.exit_code
+        return exit_code(signum)
     finally:
         if bar is not None:
             bar.close()
