@@ -9,7 +9,7 @@ Random Hierarchy Model, as three-factor plasticity of explicit neuron groups and
     net = ps.hierarchy(rhm, width=256)
     result = ps.train(net, ps.rules.get("clapp"), train_set, test_set, rhm=rhm)
 
-``Monitor`` (and with it xarray / netCDF4) is imported on first use.
+``Monitor`` and ``open_run`` (and with them xarray / netCDF4) are imported on first use.
 """
 from . import rules
 from .errors import ConfigError, DivergenceError, PlastisimError, UnknownNameError
@@ -33,7 +33,7 @@ __all__ = [
     # measurements
     "test_error", "sample_complexity", "synonymic_sensitivity",
     # recording
-    "Monitor",
+    "Monitor", "open_run",
     # errors
     "PlastisimError", "ConfigError", "UnknownNameError", "DivergenceError",
 ]
@@ -43,4 +43,7 @@ def __getattr__(name: str):
     if name == "Monitor":     # lazily: recording needs xarray and netCDF4
         from .monitor import Monitor
         return Monitor
+    if name == "open_run":
+        from .live import open_run
+        return open_run
     raise AttributeError(f"module 'plastisim' has no attribute {name!r}")

@@ -23,7 +23,8 @@ result (``step=None``, e.g. the initial state at step 0) holds NaN for the updat
 
 Where: ``path=None`` keeps records in memory — every record, or with ``max_steps`` a ring buffer
 of the last ``max_steps`` records (tensors stay on the network's device until ``to_xarray``);
-``path="x.nc"`` streams every record to a netCDF4 file (``record.Stream``), flushed after each.
+``path="x.nc"`` streams every record to a netCDF4 file (``live.Stream``), flushed after each;
+``plastisim.open_run`` reads it while it grows.
 The monitor follows the network's device: it reads tensors where they are. Its benchmark is
 ``plastisim.bench.record``.
 """
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import record
+from . import live, record
 from .errors import ConfigError, check_int, impossible, unknown
 from .network import Network
 from .selection import parse_indices, parse_selection, resolve_names, resolve_selection
@@ -242,7 +243,7 @@ class Monitor:
         if self.path is not None:
             if self._stream is not None:
                 self._stream.close()
-            self._stream = record.Stream(self.path, self.schema, self.complevel)
+            self._stream = live.Stream(self.path, self.schema, self.complevel)
 
     def record(self, step_index: int, net: Network, step: Any = None, epoch: int = 0) -> bool:
         """Record the state after plasticity step ``step_index`` if it is a multiple of

@@ -16,12 +16,8 @@ netCDF4 versions, host, git commit and whether the tree was dirty, command line)
 Files follow the output rule of ``plastisim.outputs`` (``check_output_path``, re-exported here):
 ``write`` and ``export`` write beside the destination and move the file into place.
 
-Streaming (``Stream``): records are appended along ``step`` with netCDF4-python and the file is
-flushed (H5Fflush) after every record, so a killed run keeps every record flushed before it.
-Variables of >= ``COMPRESS_MIN_BYTES`` per record are zlib-compressed (shuffle) with one chunk
-per record, written once and never rewritten; smaller ones (coordinates, the loss, small
-weights) are stored uncompressed in chunks of several records, rewritten in place. Neither
-moves data that an earlier flush points to, which is what keeps the flushed state readable.
+Streaming: ``plastisim.live.Stream`` appends records to a file of this schema as they come
+(and ``plastisim.open_run`` reads it while it grows).
 """
 from __future__ import annotations
 
@@ -40,12 +36,10 @@ from .outputs import check_output_path, write_atomically
 from .selection import resolve_selection
 
 __all__ = ["provenance", "git_state", "check_output_path", "write", "append", "export",
-           "open_input", "combine", "curve_dataset", "trajectory_dataset", "Stream", "Schema",
+           "open_input", "combine", "curve_dataset", "trajectory_dataset", "Schema",
            "Field"]
 
 CF_CONVENTIONS = "CF-1.8"
-COMPRESS_MIN_BYTES = 16 * 1024      # per record; smaller variables are stored uncompressed
-SMALL_CHUNK_BYTES = 64 * 1024       # chunk size of the uncompressed variables
 
 #: units and long names of the learning-curve variables
 CURVE_ATTRS: dict[str, tuple[str, str]] = {
@@ -145,78 +139,6 @@ def trajectory_dataset(schema: Schema, coords: dict[str, np.ndarray],
                       dict(f.attrs))
     ds.attrs.update(schema.attrs)
     return ds
-
-
-class Stream:
-    """Append records to a new netCDF4 file along the unlimited ``step`` dim (module doc)."""
-
-    def __init__(self, path: str | Path, schema: Schema, complevel: int = 1):
-        import netCDF4
-
-        self.path, self.schema, self.n = Path(path), schema, 0
-        self._nc = nc = netCDF4.Dataset(self.path, "w", format="NETCDF4")
-        nc.set_auto_maskandscale(False)
-        nc.createDimension("step", None)
-        for name, (dtype, units, long_name) in STEP_COORDS.items():
-            var = nc.createVariable(name, dtype, ("step",), chunksizes=(SMALL_CHUNK_BYTES // 8,))
-            var.setncatts({"units": units, "long_name": long_name})
-        for name, (dims, values, attrs) in schema.coords.items():
-            self._dims(dims, values.shape)
-            var = nc.createVariable(name, values.dtype, dims)
-            var[:] = values
-            var.setncatts(netcdf_attrs(attrs))
-        for f in schema.fields:
-            self._dims(f.dims, f.shape)
-            nbytes = int(np.prod(f.shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize
-            big = complevel > 0 and nbytes >= COMPRESS_MIN_BYTES
-            records = 1 if big else max(1, SMALL_CHUNK_BYTES // max(nbytes, 1))
-            var = nc.createVariable(f.name, f.dtype, ("step",) + f.dims, zlib=big,
-                                    complevel=complevel if big else 4, shuffle=big,
-                                    chunksizes=(records,) + f.shape, fill_value=False)
-            if big:    # chunks are written once: cache one, not netCDF's default 64 MiB
-                var.set_var_chunk_cache(size=nbytes + 1024, nelems=7, preemption=1.0)
-            var.setncatts(netcdf_attrs(f.attrs))
-            var.setncattr("coordinates", " ".join(self._auxiliary(f.dims)))
-        nc.setncatts(netcdf_attrs(schema.attrs))
-        nc.sync()
-
-    def _dims(self, dims: tuple[str, ...], shape: tuple[int, ...]) -> None:
-        for dim, size in zip(dims, shape):
-            if dim not in self._nc.dimensions:
-                self._nc.createDimension(dim, size)
-            elif len(self._nc.dimensions[dim]) != size:
-                raise ValueError(f"dimension {dim} has two sizes: {size} and "
-                                 f"{len(self._nc.dimensions[dim])}")
-
-    def _auxiliary(self, dims: tuple[str, ...]) -> list[str]:
-        """Non-dimension coordinates over ``step`` and ``dims`` (the CF ``coordinates`` attr)."""
-        aux = [name for name in STEP_COORDS if name != "step"]
-        return aux + [name for name, (cdims, _, _) in self.schema.coords.items()
-                      if name not in cdims and set(cdims) <= set(dims)]
-
-    @property
-    def closed(self) -> bool:
-        return not self._nc.isopen()
-
-    def write(self, coords: dict[str, float], values: dict[str, np.ndarray]) -> None:
-        """Append one record and flush: the file is valid and holds it when this returns."""
-        nc, n = self._nc, self.n
-        for f in self.schema.fields:
-            nc.variables[f.name][n] = values[f.name]
-        for name in STEP_COORDS:
-            nc.variables[name][n] = coords[name]
-        nc.sync()
-        self.n += 1
-
-    def read(self) -> xr.Dataset:
-        """Everything written so far, as ``trajectory_dataset`` builds it."""
-        nc, n = self._nc, self.n
-        return trajectory_dataset(self.schema, {k: nc.variables[k][:n] for k in STEP_COORDS},
-                                  {f.name: nc.variables[f.name][:n] for f in self.schema.fields})
-
-    def close(self) -> None:
-        if self._nc.isopen():
-            self._nc.close()
 
 
 # --- files --------------------------------------------------------------------------------------
