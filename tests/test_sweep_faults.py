@@ -1,5 +1,5 @@
-"""Sweeps under faults: a SIGKILLed sweep leaves no process behind; --resume redoes a truncated
-run file."""
+"""Sweeps under faults: a SIGKILLed or SIGTERMed sweep leaves no process behind; --resume redoes
+a truncated run file."""
 import os
 import signal
 import subprocess
@@ -60,12 +60,13 @@ def _watching(pid: int) -> bool:
 
 
 @linux_only
-def test_sigkilled_sweep_leaves_no_worker_or_tracker(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_sweep_leaves_no_worker_or_tracker(tmp_path, signum):
     (tmp_path / "s.toml").write_text(SMALL.format(epochs=10**6))    # runs that never finish
     proc = subprocess.Popen([sys.executable, "-m", "plastisim.cli", "sweep", "s.toml", "--out",
                              "out", "--workers", "2", "--quiet"], cwd=tmp_path,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     children: list[int] = []
     try:
         deadline = time.monotonic() + 120
@@ -77,14 +78,17 @@ def test_sigkilled_sweep_leaves_no_worker_or_tracker(tmp_path):
         else:
             pytest.fail(f"the workers did not start (sweep exit {proc.poll()})")
         assert len(children) == 3          # 2 workers and multiprocessing's resource tracker
-        os.kill(proc.pid, signal.SIGKILL)  # the sweep's process only, not its group
-        proc.wait(timeout=10)
+        os.kill(proc.pid, signum)          # the sweep's process only, not its group
+        assert proc.wait(timeout=10) == (-signum if signum == signal.SIGKILL else 128 + signum)
         deadline = time.monotonic() + 5
         alive = children
         while alive and time.monotonic() < deadline:
             time.sleep(0.05)
             alive = [pid for pid in children if (_stat(pid) or ("Z",))[0] != "Z"]
         assert not alive, f"processes of the killed sweep still run after 5 s: {alive}"
+        if signum == signal.SIGTERM:       # one line, no traceback
+            err = proc.stderr.read()
+            assert "interrupted by SIGTERM" in err and "Traceback" not in err, err
     finally:
         for pid in [proc.pid] + children:  # only what this test started
             try:

@@ -10,7 +10,9 @@ finish, in completion order. Dask is imported only when a scheduler is given.
 Local worker processes end with the sweep's process, however it ends (SIGKILL included): the
 kernel kills them when it dies (Linux ``PR_SET_PDEATHSIG``), and a watchdog thread in each
 checks every ``WATCH_S`` seconds that its parent is still the sweep (elsewhere, and as a
-second line); multiprocessing's resource tracker then exits with its last user.
+second line); multiprocessing's resource tracker then exits with its last user. When the
+sweep is interrupted (``Interrupted``, Ctrl-C), the pool's workers are terminated instead of
+waited for: the runs they hold would not be written.
 """
 from __future__ import annotations
 
@@ -119,6 +121,7 @@ def processes(tasks: list[Task], threads: int, workers: int) -> Iterator[tuple[s
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                initializer=_start_worker, initargs=(os.getpid(),))
+    finished = False
     try:
         futures = {pool.submit(run_task, *_job(task), threads): task for task in tasks}
         for future in as_completed(futures):
@@ -127,8 +130,22 @@ def processes(tasks: list[Task], threads: int, workers: int) -> Iterator[tuple[s
                 yield key, future.result()
             except Exception as err:    # the worker process died (BrokenProcessPool, ...)
                 yield key, failed_dataset(*_job((key, cfg)), "worker failed: " + one_line(err))
+        finished = True
     finally:
+        if not finished:                # interrupted: nobody will write the runs in flight
+            _stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM to the pool's worker processes (Python 3.14 has ``terminate_workers``; before,
+    the pool keeps them in ``_processes``)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
 
 
 def _client(scheduler: Any):
