@@ -24,91 +24,33 @@ A reader waits for the writer's next closing (at most ``KEEP_OPEN_S`` while reco
 often, else until the record being written is done) and the writer waits while a reader holds
 the lock, so readers hold it briefly: ``open_run`` loads what it returns and lets go.
 
-The lock is a Linux open-file-description lock (``F_OFD_SETLK``) on one byte far beyond the
-data (``LOCK_BYTE``): it does not conflict with HDF5's own ``flock`` of the file, it survives
-the writer's HDF5 closing its descriptor, and the kernel releases it when its holder dies (a
-killed writer blocks nobody). Where there is no such lock (macOS, Windows), ``open_run``
-retries while HDF5's own locking refuses the file during a write.
+The lock (``plastisim.filelock``) is a Linux open-file-description lock on one byte far beyond
+the data: it does not conflict with HDF5's own ``flock`` of the file, it survives the writer's
+HDF5 closing its descriptor, and the kernel releases it when its holder dies (a killed writer
+blocks nobody). Where there is no such lock (macOS, Windows), ``open_run`` retries while
+HDF5's own locking refuses the file during a write.
 """
 from __future__ import annotations
 
-import os
-import struct
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from .errors import unknown
+from .filelock import WriteLock, reading
 from .record import STEP_COORDS, Schema, netcdf_attrs, trajectory_dataset
 
-try:
-    import fcntl
-except ImportError:                 # Windows
-    fcntl = None
+__all__ = ["Stream", "open_run", "reading", "WriteLock", "KEEP_OPEN_S"]
 
 COMPRESS_MIN_BYTES = 16 * 1024      # per record; smaller variables are stored uncompressed
 SMALL_CHUNK_BYTES = 64 * 1024       # chunk size of the uncompressed variables
 KEEP_OPEN_S = 0.5                   # Stream: the longest a file stays open (readers wait)
 CLOSE_POLL_S = 0.05                 # Stream.close: how often it retries a file held open
-LOCK_BYTE = 1 << 62                 # the locked byte: far beyond any file's data
 RETRY_S = 5.0                       # open_run: how long it retries a file it cannot open
-_SETLKW = getattr(fcntl, "F_OFD_SETLKW", None)      # Linux >= 3.15; None elsewhere
-_READ, _WRITE, _FREE = (fcntl.F_RDLCK, fcntl.F_WRLCK, fcntl.F_UNLCK) if fcntl else (0, 1, 2)
-
-
-def _lock(fd: int, kind: int) -> None:
-    """Wait for and take (``_READ``, ``_WRITE``) or drop (``_FREE``) the lock of ``fd``."""
-    if _SETLKW is not None:         # struct flock: type, whence, start, len, pid (0 for OFD)
-        fcntl.fcntl(fd, _SETLKW, struct.pack("hhqqi", kind, os.SEEK_SET, LOCK_BYTE, 1, 0))
-
-
-#: this process's writers and the readings of its threads, by file identity (st_dev, st_ino)
-_writers: dict[tuple[int, int], "WriteLock"] = {}
-_readings: dict[tuple[tuple[int, int], int], int] = {}
-
-
-def _identity(fd: int) -> tuple[int, int]:
-    st = os.fstat(fd)
-    return st.st_dev, st.st_ino
-
-
-class WriteLock:
-    """The writer's side, held while it has the file at ``path`` open (``acquire`` waits for
-    the readers); the file is created empty here if need be, so the lock precedes its content.
-    ``on_reader`` closes the writer's file when a reader in the writer's own thread comes
-    (which could not otherwise wait for it)."""
-
-    def __init__(self, path: str | Path, on_reader: Callable[[], None] | None = None):
-        self.path, self.held, self.on_reader = Path(path), False, on_reader
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        self._key, self._thread = _identity(self._fd), threading.get_ident()
-        _writers[self._key] = self
-
-    def acquire(self) -> None:
-        if _readings.get((self._key, threading.get_ident())):
-            raise RuntimeError(f"{str(self.path)!r} is read in this thread (plastisim.live."
-                               "reading): record after the with block")
-        _lock(self._fd, _WRITE)
-        self.held, self._thread = True, threading.get_ident()
-
-    def release(self) -> None:
-        if self.held:
-            _lock(self._fd, _FREE)
-        self.held = False
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            self.release()
-            if _writers.get(self._key) is self:
-                del _writers[self._key]
-            os.close(self._fd)
-            self._fd = -1
 
 
 class Stream:
@@ -286,28 +228,6 @@ class Stream:
         self._shut()
         self._closed = True
         self._lock.close()
-
-
-@contextmanager
-def reading(path: str | Path) -> Iterator[None]:
-    """Hold the shared lock of ``path`` for the block: the writer waits, the file stays as the
-    last complete record left it (FileNotFoundError when there is no file)."""
-    fd = os.open(path, os.O_RDONLY)
-    token = (_identity(fd), threading.get_ident())
-    try:
-        writer = _writers.get(token[0])
-        if writer is not None and writer.held and writer._thread == token[1] and writer.on_reader:
-            writer.on_reader()      # this thread's own stream: closed now, reopened at its next
-        _lock(fd, _READ)            # record
-        _readings[token] = _readings.get(token, 0) + 1
-        try:
-            yield
-        finally:
-            _readings[token] -= 1
-            if not _readings[token]:
-                del _readings[token]
-    finally:
-        os.close(fd)                # drops the lock
 
 
 def open_run(path: str | Path, variables: Sequence[str] | None = None,

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 import plastisim as ps
-from plastisim import live
+from plastisim import filelock, live
 from plastisim.network import hierarchy
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_ofd = pytest.mark.skipif(live._SETLKW is None, reason="needs Linux open-file-description "
-                                                           "locks")
+needs_ofd = pytest.mark.skipif(filelock._SETLKW is None,
+                               reason="needs Linux open-file-description locks")
 
 WRITER = """
 import sys, time

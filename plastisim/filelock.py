@@ -1,0 +1,105 @@
+"""The lock a file's writer and its readers share, so that no reader sees a write half done.
+
+The writer (``WriteLock``: ``acquire`` ... ``release`` around the time it has the file open)
+holds it exclusively, readers (``with reading(path):``) shared; each waits for the other. It is
+a Linux open-file-description lock (``fcntl`` ``F_OFD_SETLKW``) on one byte, ``LOCK_BYTE``, far
+beyond any file's data, so that
+
+- it does not conflict with HDF5's own ``flock`` of the file (a different kind of lock),
+- it is not dropped when the process closes another descriptor of the file, as POSIX record
+  locks are (HDF5 opens and closes its own),
+- the kernel releases it when its holder dies: a killed writer or reader blocks nobody, and
+  there is no lock file to clean up.
+
+Elsewhere (macOS, Windows) these functions do nothing. Within one process, a reader in the
+writer's own thread could never wait for it: ``reading`` then calls the writer's ``on_reader``
+(which closes its file), and ``acquire`` refuses to write a file this thread is reading.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:                 # Windows
+    fcntl = None
+
+LOCK_BYTE = 1 << 62                 # the locked byte: far beyond any file's data
+_SETLKW = getattr(fcntl, "F_OFD_SETLKW", None)      # Linux >= 3.15; None elsewhere
+_READ, _WRITE, _FREE = (fcntl.F_RDLCK, fcntl.F_WRLCK, fcntl.F_UNLCK) if fcntl else (0, 1, 2)
+
+
+def _lock(fd: int, kind: int) -> None:
+    """Wait for and take (``_READ``, ``_WRITE``) or drop (``_FREE``) the lock of ``fd``."""
+    if _SETLKW is not None:         # struct flock: type, whence, start, len, pid (0 for OFD)
+        fcntl.fcntl(fd, _SETLKW, struct.pack("hhqqi", kind, os.SEEK_SET, LOCK_BYTE, 1, 0))
+
+
+#: this process's writers and the readings of its threads, by file identity (st_dev, st_ino)
+_writers: dict[tuple[int, int], "WriteLock"] = {}
+_readings: dict[tuple[tuple[int, int], int], int] = {}
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+class WriteLock:
+    """The writer's side, held while it has the file at ``path`` open (``acquire`` waits for
+    the readers); the file is created empty here if need be, so the lock precedes its content.
+    ``on_reader`` closes the writer's file when a reader in the writer's own thread comes
+    (which could not otherwise wait for it)."""
+
+    def __init__(self, path: str | Path, on_reader: Callable[[], None] | None = None):
+        self.path, self.held, self.on_reader = Path(path), False, on_reader
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        self._key, self._thread = _identity(self._fd), threading.get_ident()
+        _writers[self._key] = self
+
+    def acquire(self) -> None:
+        if _readings.get((self._key, threading.get_ident())):
+            raise RuntimeError(f"{str(self.path)!r} is read in this thread (plastisim.live."
+                               "reading): record after the with block")
+        _lock(self._fd, _WRITE)
+        self.held, self._thread = True, threading.get_ident()
+
+    def release(self) -> None:
+        if self.held:
+            _lock(self._fd, _FREE)
+        self.held = False
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.release()
+            if _writers.get(self._key) is self:
+                del _writers[self._key]
+            os.close(self._fd)
+            self._fd = -1
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Hold the shared lock of ``path`` for the block: the writer waits, the file stays as the
+    last complete record left it (FileNotFoundError when there is no file)."""
+    fd = os.open(path, os.O_RDONLY)
+    token = (_identity(fd), threading.get_ident())
+    try:
+        writer = _writers.get(token[0])
+        if writer is not None and writer.held and writer._thread == token[1] and writer.on_reader:
+            writer.on_reader()      # this thread's own stream: closed now, reopened at its next
+        _lock(fd, _READ)            # record
+        _readings[token] = _readings.get(token, 0) + 1
+        try:
+            yield
+        finally:
+            _readings[token] -= 1
+            if not _readings[token]:
+                del _readings[token]
+    finally:
+        os.close(fd)                # drops the lock
