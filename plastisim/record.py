@@ -32,6 +32,7 @@ import xarray as xr
 
 from .environment import environment, git_state
 from .errors import ConfigError, impossible, unknown
+from .filelock import WriteLock
 from .outputs import check_output_path, write_atomically
 from .selection import resolve_selection
 
@@ -173,14 +174,21 @@ def write(ds: xr.Dataset, path: str | Path) -> Path:
 
 def append(ds: xr.Dataset, path: str | Path) -> Path:
     """Add ``ds`` (e.g. the learning curve) and its attributes to an existing (closed) file;
-    the file's ``history`` gains a line instead of being replaced."""
+    the file's ``history`` gains a line instead of being replaced. Holds the writer's lock
+    (``filelock``), so a reader of the live file (``plastisim.open_run``) is waited for."""
     path = Path(path)
-    with xr.open_dataset(path, engine="netcdf4") as old:
-        history = str(old.attrs.get("history", ""))
-    ds = ds.copy()
-    ds.attrs["history"] = "\n".join(filter(None, [history, f"{_now()} learning curve and run "
-                                                           "attributes appended by plastisim"]))
-    ds.to_netcdf(path, mode="a", engine="netcdf4")
+    lock = WriteLock(path)
+    lock.acquire()
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as old:
+            history = str(old.attrs.get("history", ""))
+        ds = ds.copy()
+        ds.attrs["history"] = "\n".join(filter(None, [history, f"{_now()} learning curve and "
+                                                               "run attributes appended by "
+                                                               "plastisim"]))
+        ds.to_netcdf(path, mode="a", engine="netcdf4")
+    finally:
+        lock.close()
     return path
 
 
