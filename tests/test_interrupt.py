@@ -164,6 +164,30 @@ def test_an_exception_in_training_is_a_failed_run_with_its_curve(tmp_path, capsy
     assert ds.weight_w1.sizes["step"] == 4            # steps 0, 2, 4, 6
 
 
+def test_an_exception_in_a_sweep_run_is_a_failed_run_file_with_its_curve(tmp_path, capsys,
+                                                                         failing_step):
+    _config(tmp_path, epochs=5)
+    sweep_file = tmp_path / "sweep.toml"
+    sweep_file.write_text(f'base = "{(tmp_path / "tiny.toml").as_posix()}"\n'
+                          "[axes]\ntrain.epochs = [5]\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep_file), "--out", str(out), "--workers", "0", "--quiet"]) == 1
+    assert "failed: RuntimeError: boom (at step 6)" in capsys.readouterr().out
+    [path] = (out / "runs").iterdir()
+    ds = _open(path)
+    assert ds.attrs["status"] == "failed" and ds.attrs["steps"] == 6
+    assert ds.attrs["status_message"] == "RuntimeError: boom (at step 6)"
+    assert ds.eval_step.values.tolist() == [4] and np.isfinite(ds.test_error).all()
+    assert np.isnan(ds.sensitivity).all()
+    merged = _open(out / "sweep.nc")
+    assert merged.status.item() == "failed" and np.isnan(merged.test_error).all()
+    # --resume runs the failed point again (the step raises only once)
+    assert main(["sweep", str(sweep_file), "--out", str(out), "--resume", "--workers", "0",
+                 "--quiet"]) == 0
+    assert "computed 1 runs, skipped 0 finished runs" in capsys.readouterr().out
+    assert _open(path).attrs["status"] == "max_epochs"
+
+
 def test_an_exception_during_overwrite_keeps_the_old_file(tmp_path, capsys, failing_step):
     out = tmp_path / "x.nc"
     out.write_bytes(b"precious")

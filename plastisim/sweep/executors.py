@@ -4,7 +4,8 @@ Every executor calls the same task, ``run_task(config_toml, source, threads)``: 
 config travels as TOML text (plain strings, checked again where it runs), the task sets the
 number of torch threads (1 by default, so that a run gives the same numbers wherever it runs),
 trains, and returns the run's Dataset; an exception becomes a *failed* run's Dataset with its
-one-line reason, never an exception of the sweep. Executors yield ``(config_hash, dataset)`` as runs
+one-line reason, never an exception of the sweep (raised inside training, it keeps the learning
+curve up to there and names the step, like an interruption). Executors yield ``(config_hash, dataset)`` as runs
 finish, in completion order. Dask is imported only when a scheduler is given.
 
 Local worker processes end with the sweep's process, however it ends (SIGKILL included): the
@@ -70,7 +71,7 @@ def run_task(config_toml: str, source: str = "", threads: int = 1) -> xr.Dataset
     torch.set_num_threads(threads)      # per process; left set (threaded Dask workers share it)
     try:
         cfg = config.build(tomllib.loads(config_toml), source)
-        ds = execute(cfg).dataset
+        ds = execute(cfg, catch=True).dataset   # failing in training: its curve is kept
     except Exception as err:            # recorded, not raised: the other runs go on
         ds = failed_dataset(config_toml, source, one_line(err))
     ds.attrs.update(config_hash=hashlib.sha256(config_toml.encode()).hexdigest(),
