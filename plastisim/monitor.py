@@ -24,7 +24,11 @@ result (``step=None``, e.g. the initial state at step 0) holds NaN for the updat
 Where: ``path=None`` keeps records in memory — every record, or with ``max_steps`` a ring buffer
 of the last ``max_steps`` records (tensors stay on the network's device until ``to_xarray``);
 ``path="x.nc"`` streams every record to a netCDF4 file (``live.Stream``), flushed after each;
-``plastisim.open_run`` reads it while it grows.
+``plastisim.open_run`` reads it while it grows. An existing file is replaced only with
+``overwrite=True``, under the output rule of the CLI (``plastisim.outputs``): the recording is
+written beside it (``Monitor.work``, ``.x.nc.tmp<pid>``; read that path live) and moved over
+it by ``close()``; leaving a ``with`` block by an exception (``close(replace=False)``), a crash
+or a monitor never closed keep the old file.
 The monitor follows the network's device: it reads tensors where they are. Its benchmark is
 ``plastisim.bench.record``.
 """
@@ -43,6 +47,7 @@ from torch import Tensor
 from . import live, record
 from .errors import ConfigError, check_int, impossible, unknown
 from .network import Network
+from .outputs import Output
 from .selection import parse_indices, parse_selection, resolve_names, resolve_selection
 
 __all__ = ["Monitor", "SYNAPSE_AXES", "GROUP_AXES",
@@ -222,14 +227,21 @@ class Monitor:
         meta.update(attrs or {})
         self.schema = record.Schema(tuple(i.field for i in self._items), coords,
                                     record.netcdf_attrs(meta))
-        self.path = None if path is None else record.check_output_path(path, overwrite)
-        self._stream = None
+        self._output = None if path is None else Output(path, overwrite)
+        self.path = None if path is None else self._output.path
+        self._stream, self._discarded = None, False
         self.reset()
 
     def __repr__(self) -> str:
         where = f"path={str(self.path)!r}" if self.path else f"memory, max_steps={self.max_steps}"
         return (f"Monitor({', '.join(f.name for f in self.schema.fields)}; every={self.every}, "
                 f"{where}, {self.n} records)")
+
+    @property
+    def work(self) -> Path | None:
+        """Where the stream writes: ``path``, or a temporary name beside it while the recording
+        replaces an existing file (moved over ``path`` by ``close``)."""
+        return None if self._output is None else self._output.work
 
     @property
     def nbytes_per_record(self) -> int:
@@ -243,7 +255,12 @@ class Monitor:
         if self.path is not None:
             if self._stream is not None:
                 self._stream.close()
-            self._stream = live.Stream(self.path, self.schema, self.complevel)
+            try:
+                self._stream = live.Stream(self.work, self.schema, self.complevel)
+            except BaseException:
+                self._output.discard()      # (a temporary file only: an existing file stays)
+                raise
+            self._discarded = False
 
     def record(self, step_index: int, net: Network, step: Any = None, epoch: int = 0) -> bool:
         """Record the state after plasticity step ``step_index`` if it is a multiple of
@@ -284,6 +301,9 @@ class Monitor:
 
     def to_xarray(self):
         """The records as an ``xarray.Dataset`` (schema of docs/data-format.md)."""
+        if self._discarded:
+            raise ConfigError(f"the recording for {str(self.path)!r} was discarded (closed with "
+                              "replace=False); that file is the one it would have replaced")
         if self._stream is not None:
             return record.open_input(self.path) if self._stream.closed else self._stream.read()
         count = min(self.n, self.max_steps or self.n)
@@ -304,13 +324,21 @@ class Monitor:
                 values[f.name] = buf[order].cpu().numpy()
         return record.trajectory_dataset(self.schema, coords, values)
 
-    def close(self) -> None:
-        """Close the stream (the file stays valid); memory records stay readable."""
-        if self._stream is not None:
-            self._stream.close()
+    def close(self, replace: bool = True) -> None:
+        """Close the stream (the file stays valid); memory records stay readable. A recording
+        that replaces an existing file is moved over it now, or with ``replace=False`` removed,
+        the old file left as it was (a new file is kept either way)."""
+        if self._stream is None or self._stream.closed:
+            return
+        self._stream.close()
+        if replace:
+            self._output.commit()
+        elif self._output.replaces:
+            self._output.discard()
+            self._discarded = True
 
     def __enter__(self) -> "Monitor":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(replace=exc_type is None)    # an exception keeps the file it would replace

@@ -1,4 +1,7 @@
-"""Monitor: bit-for-bit round trips (memory and file), ring buffer, indices, bad input, device."""
+"""Monitor: bit-for-bit round trips (memory and file), ring buffer, indices, bad input, device,
+overwriting a file."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -173,6 +176,40 @@ def test_bad_input_is_a_one_line_error_before_anything_is_written(tmp_path):
     assert "exists; pass --overwrite to replace it" in one_line(err)
     assert existing.read_bytes() == b"precious"                       # never clobbered
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.nc"]
+
+
+def test_overwrite_records_beside_and_replaces_the_file_when_closed(tmp_path):
+    net, path = net_of(), tmp_path / "x.nc"
+    path.write_bytes(b"precious")
+    mon = Monitor(net, weights="w1", path=path, overwrite=True)
+    mon.record(0, net)
+    assert mon.work == tmp_path / f".x.nc.tmp{os.getpid()}" and mon.work.is_file()
+    assert path.read_bytes() == b"precious"             # a crash now keeps the old file
+    assert ps.open_run(mon.work).sizes["step"] == 1     # the recording is read live beside
+    mon.record(1, net)
+    mon.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nc"]
+    assert ps.open_run(path).sizes["step"] == 2 and mon.to_xarray().sizes["step"] == 2
+    mon.close()                                         # closing again changes nothing
+
+
+def test_an_exception_while_recording_over_a_file_keeps_it(tmp_path):
+    net, path = net_of(), tmp_path / "x.nc"
+    path.write_bytes(b"precious")
+    with pytest.raises(RuntimeError, match="boom"):
+        with Monitor(net, weights="w1", path=path, overwrite=True) as mon:
+            mon.record(0, net)
+            raise RuntimeError("boom")
+    assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nc"]      # no temporary file
+    with pytest.raises(ConfigError, match="discarded"):
+        mon.to_xarray()
+    new = tmp_path / "new.nc"                           # a new file keeps its records
+    with pytest.raises(RuntimeError):
+        with Monitor(net, weights="w1", path=new) as mon:
+            mon.record(0, net)
+            raise RuntimeError("boom")
+    assert ps.open_run(new).sizes["step"] == 1
 
 
 def test_group_traces_are_recorded():
