@@ -146,6 +146,8 @@ def trajectory_dataset(schema: Schema, coords: dict[str, np.ndarray],
 def open_input(path: str | Path) -> xr.Dataset:
     """A netCDF file read fully into memory (and closed); one-line errors for bad paths."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"input file {str(path)!r} is a folder, not a netCDF file")
     if not path.is_file():
         raise ConfigError(f"input file {str(path)!r} does not exist")
     try:

@@ -273,7 +273,8 @@ OTHER_CASES = [
     # report
     case("report {D}/missing.nc", "missing.nc", "does not exist"),
     case("report {D}/notnc.nc", "notnc.nc", "netCDF"),
-    case("report {D}", "{D}"),
+    case("report {D}", "{D}", "is a folder"),
+    case("report {D}/sweepdir", "{D}/sweepdir", "is a folder"),
     case("report {D}/T.toml", "T.toml"),
     case("report {D}/run.nc", "run_curve.png", "--overwrite"),
     case("report {D}/run.nc --out-dir {D}/nodir", "{D}/nodir"),
@@ -282,6 +283,7 @@ OTHER_CASES = [
     # export
     case("export {D}/missing.nc {D}/e.nc", "missing.nc", "does not exist"),
     case("export {D}/notnc.nc {D}/e.nc", "notnc.nc", "netCDF"),
+    case("export {D}/sweepdir {D}/e.nc", "{D}/sweepdir", "is a folder"),
     case("export {D}/run.nc {D}/existing.nc", "existing.nc", "--overwrite"),
     case("export {D}/run.nc {D}/run.nc", "run.nc"),
     case("export {D}/run.nc {D}/e.txt", "{D}/e.txt", ".nc"),
