@@ -1,5 +1,5 @@
 """Sweeps under faults: a SIGKILLed or SIGTERMed sweep leaves no process behind; --resume redoes
-a truncated run file."""
+a truncated run file; a command's warnings are one line."""
 import os
 import signal
 import subprocess
@@ -122,6 +122,24 @@ def test_resume_reruns_a_truncated_run_file(tmp_path, capsys):
     assert read_run(bad).attrs["status"] in ("converged", "max_epochs")
     xr.testing.assert_identical(sweep.comparable(read_run(out / "sweep.nc")),
                                 sweep.comparable(reference))
+
+
+def test_a_command_prints_warnings_on_one_line(tmp_path):
+    (tmp_path / "s.toml").write_text(SMALL.format(epochs=1))
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "0",
+                 "--quiet"]) == 0
+    assert warnings.formatwarning is warnings._formatwarning_orig       # restored after main
+    bad = sorted((out / "runs").glob("*.nc"))[0]
+    bad.write_bytes(bad.read_bytes()[:100])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
+    done = subprocess.run([sys.executable, "-m", "plastisim", "sweep", str(tmp_path / "s.toml"),
+                           "--out", str(out), "--resume", "--workers", "0", "--quiet"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"plastisim: warning: run file {str(bad)!r}"), line
+    assert line.endswith("; running it again") and "UnreadableRunWarning" not in line
 
 
 def test_merge_reports_an_unreadable_run_file_as_missing(tmp_path):

@@ -10,7 +10,8 @@ ends every command with one line on stderr at most, never a traceback (docs/fail
     130   interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: 128 + the signal's number
 
 SIGINT and SIGTERM raise ``plastisim.interrupt.Interrupted`` wherever a command has no step
-boundary to stop at; ``run`` stops its training loop at the next step instead.
+boundary to stop at; ``run`` stops its training loop at the next step instead. Warnings shown
+while a command runs are one line each, ``plastisim: warning: <message>``.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from ..errors import PlastisimError
 from ..interrupt import Interrupted, Signals
@@ -78,6 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one line (``warnings.formatwarning``'s signature)."""
+    text = " ".join(part.strip() for part in str(message).strip().splitlines())
+    return f"plastisim: warning: {text}\n"
+
+
+@contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show warnings as ``_format_warning`` lines on stderr over the block, then as before.
+    (``formatwarning`` rather than ``showwarning`` is replaced, so that
+    ``warnings.catch_warnings(record=True)`` around ``main`` still records them.)"""
+    previous = warnings.formatwarning
+    warnings.formatwarning = _format_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit code (module docstring). Called with ``argv`` (tests,
     notebooks), the files record ``plastisim ARGV`` as their command line (``sys.argv`` is
@@ -86,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is not None:
         sys.argv = ["plastisim", *argv]
     try:
-        with Signals(defer=False):
+        with _one_line_warnings(), Signals(defer=False):
             args = build_parser().parse_args(argv)
             return args.func(args)
     except PlastisimError as err:
