@@ -45,6 +45,7 @@ def _curves(summary, records: list[dict], over: str) -> list[dict]:
         other = [f"{d}={record[d]}" for d in dims if d not in SERIES_DIMS]
         curves.append({
             "series": " ".join(series) or "run",
+            "rule": (" ".join(series) or "run").split(":")[0],
             "setting": " ".join(filter(None, [setting_label(record), *other])),
             "x": np.asarray(summary[over].values, dtype=float),
             "mean": np.asarray(point["error_mean"].values, dtype=float),
@@ -63,14 +64,15 @@ def figure(curves: list[dict], png: Path, by: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panel_key, line_key = ("setting", "series") if by == "setting" else ("series", "setting")
+    panel_key, line_key = ("setting", "series") if by == "setting" else ("rule", "setting")
     panels = list(dict.fromkeys(c[panel_key] for c in curves))
     fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6.5), squeeze=False,
                              sharex="col")
     for j, panel in enumerate(panels):
         top, bottom = axes[0, j], axes[1, j]
         for c in (c for c in curves if c[panel_key] == panel):
-            label = f"{c[line_key]}  (P*/n* {c['text']})"
+            lr = c["series"].partition(":")[2]
+            label = f"{c[line_key]}{f' ({lr})' if by == 'rule' and lr else ''}  P*/n* {c['text']}"
             top.errorbar(c["x"], c["mean"], yerr=c["std"], marker="o", ms=3, capsize=2,
                          label=label)
             if c["sens"] is not None:
