@@ -1,17 +1,37 @@
-"""Dependencies point down only: the core never imports the CLI, configs, files, plotting or the
-benchmarks, and no two modules import each other (not even inside a function)."""
+"""Dependencies point down only: every module under plastisim/ has a layer and imports only its
+own and those below; only the CLI knows argparse, progress bars and figures, netCDF stays out of
+the core, TOML in config and sweep, Dask in sweep (lazily); only the CLI imports the benchmarks;
+no two modules import each other (not even inside a function)."""
 import ast
 from pathlib import Path
 
 import plastisim
 
 PACKAGE = Path(plastisim.__file__).parent
-CORE = ["errors", "traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "train",
-        "selection", "monitor", "analysis",   # monitor, analysis: xarray / netCDF4 via record
-        "interrupt", "outputs", "environment"]
-FORBIDDEN_IN_CORE = {"plastisim.cli", "plastisim.config", "plastisim.sweep", "plastisim.run",
-                     "plastisim.bench", "xarray", "netCDF4", "matplotlib", "tqdm", "argparse",
-                     "dask", "tomllib"}
+#: every module and package directly under plastisim/, in layers from the bottom up: a module
+#: imports only from its own layer and those below (cycles inside a layer: test_no_import_cycles)
+LAYERS = [
+    ("base", ["errors", "validate", "environment", "interrupt", "outputs", "filelock",
+              "selection", "resources"]),
+    ("files", ["record", "live", "data"]),                # netCDF, CSV
+    ("core", ["traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "train",
+              "monitor", "analysis", "testing"]),         # monitor, analysis: files via record
+    ("studies", ["protocols", "study"]),
+    ("config", ["config"]),
+    ("run", ["run"]),
+    ("sweep", ["sweep"]),
+    ("bench", ["bench"]),
+    ("cli", ["cli", "__main__"]),
+]
+LAYER = {name: layer for layer, names in LAYERS for name in names}
+#: libraries and the layers that may import them (anywhere else they are forbidden)
+LIBRARIES = {
+    "argparse": {"cli"}, "matplotlib": {"cli"}, "tqdm": {"cli"},   # only the CLI: flags, figures
+    "xarray": {"files", "studies", "run", "sweep", "bench", "cli"},
+    "netCDF4": {"files", "studies", "run", "sweep", "bench", "cli"},
+    "tomllib": {"config", "sweep"},
+    "dask": {"sweep"},                                   # and lazily (test below)
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -31,14 +51,57 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_core_modules_do_not_import_upper_layers():
-    for name in CORE:
-        paths = [PACKAGE / f"{name}.py"] if (PACKAGE / f"{name}.py").exists() else \
-            sorted((PACKAGE / name).glob("*.py"))
-        for path in paths:
-            bad = {i for i in _imports(path)
-                   if any(i == f or i.startswith(f + ".") for f in FORBIDDEN_IN_CORE)}
-            assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+def _top(module: str) -> str:
+    """"plastisim.rules.base" -> "rules"; "" outside plastisim and for the package itself."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "plastisim" and len(parts) > 1 else ""
+
+
+def _files(name: str) -> list[Path]:
+    """The files of a top-level module or package."""
+    return [PACKAGE / f"{name}.py"] if (PACKAGE / f"{name}.py").exists() else \
+        sorted((PACKAGE / name).rglob("*.py"))
+
+
+def _library(module: str) -> str:
+    return module.split(".")[0] if module.split(".")[0] in LIBRARIES else ""
+
+
+def test_every_module_has_a_layer():
+    found = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    found |= {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    listed = [name for _, names in LAYERS for name in names]
+    assert len(listed) == len(set(listed)), "a module is in two layers"
+    assert found == set(listed), (f"without a layer: {sorted(found - set(listed))}; "
+                                  f"listed but absent: {sorted(set(listed) - found)}")
+
+
+def test_modules_import_only_their_layer_and_below():
+    rank = {layer: i for i, (layer, _) in enumerate(LAYERS)}
+    for name, layer in LAYER.items():
+        for path in _files(name):
+            above = {i for i in _imports(path) if _top(i) in LAYER
+                     and rank[LAYER[_top(i)]] > rank[layer]}
+            assert not above, f"{path.relative_to(PACKAGE)} ({layer}) imports {sorted(above)}"
+
+
+def test_libraries_are_imported_only_where_allowed():
+    """Only plastisim.cli knows argparse, progress bars and figures (plastisim.study computes
+    the P* tables; plastisim.cli.pstar prints and draws them); netCDF stays out of the base
+    and the core, TOML in config and sweep, Dask in sweep."""
+    for name, layer in LAYER.items():
+        for path in _files(name):
+            bad = {i for i in _imports(path) if _library(i) and layer not in LIBRARIES[_library(i)]}
+            assert not bad, f"{path.relative_to(PACKAGE)} ({layer}) imports {sorted(bad)}"
+    assert not {i for i in _imports(PACKAGE / "__init__.py") if _library(i)}
+
+
+def test_dask_is_imported_lazily():
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:          # module level only
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] == "dask" for n in names), path
 
 
 def _module(path: Path) -> str:
