@@ -17,7 +17,7 @@ from plastisim import rules, sweep
 from plastisim.cli import main
 from plastisim.errors import ConfigError, PlastisimError
 from plastisim.metrics import sample_complexity, sample_complexity_from_dataset
-from plastisim.sweep.plan import parse_spec
+from plastisim.sweep import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = (ROOT / "models").as_posix()

@@ -69,7 +69,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..interrupt import exit_code, signal_name
     from ..sweep import load, run_sweep
-    from ..sweep.plan import subset
+    from ..sweep.subset import subset
 
     sweep = load(args.file)
     for text in args.only or []:

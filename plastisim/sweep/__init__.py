@@ -9,7 +9,9 @@ executors (this process, spawned local processes, Dask) in ``executors``. Dask i
 when a scheduler is used. See docs/sweeps.md.
 """
 from .merge import TIMING_VARS, VOLATILE_ATTRS, comparable, merge
-from .plan import Axis, Point, Sweep, config_hash, derive_seed, load, parse, parse_spec, subset
+from .plan import Axis, Point, Sweep, config_hash, derive_seed, load, parse
+from .specs import parse_spec
+from .subset import subset
 from .runner import SweepReport, run_sweep
 
 __all__ = [

@@ -42,6 +42,7 @@ from typing import Any
 from .. import config, rules
 from ..config import RunConfig
 from ..errors import ConfigError, PlastisimError, impossible
+from .specs import parse_spec
 from ..validate import positive
 
 TOP_KEYS = ("title", "base", "models", "rules", "step_budget", "min_epochs", "set", "axes",
@@ -97,34 +98,6 @@ def derive_seed(seed: int, target: str) -> int:
     """Seed of ``target`` (e.g. "network.seed") for seed-axis value ``seed``: < 2**31, stable."""
     digest = hashlib.sha256(f"plastisim-seed/{int(seed)}/{target}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFF_FFFF
-
-
-def parse_spec(spec: Any, where: str = "rules") -> tuple[str, dict[str, Any]]:
-    """``"name:key=value,key=value"`` -> (name, {key: value}); values parsed as TOML values,
-    bare words kept as strings (``'vicreg:lr=5.0,view_level="matched"'``)."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(f"{where}={spec!r} is not a rule spec: need \"name\" or "
-                          "\"name:key=value,...\"")
-    name, _, rest = spec.partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{where}={spec!r}: {item!r} is not of the form key=value")
-        try:
-            params[key.strip()] = tomllib.loads(f"x = {value.strip()}")["x"]
-        except tomllib.TOMLDecodeError:
-            params[key.strip()] = value.strip()
-    name = name.strip()
-    trainable = [n for n in rules.names() if rules.info(n).family != "stdp"]
-    if name not in trainable:
-        raise ConfigError(f"{where}={spec!r}: rule {name!r} is unknown or not trainable on the "
-                          f"RHM; available: {', '.join(trainable)}")
-    try:
-        rules.make_params(name, **params)
-    except PlastisimError as err:
-        raise ConfigError(f"{where}={spec!r}: {err}") from None
-    return name, params
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -288,29 +261,6 @@ def parse(table: dict[str, Any], path: str = "sweep", text: str = "") -> Sweep:
                    for index in product(*(range(len(a.values)) for a in axes)))
     return Sweep(str(path), text, str(table.get("title", Path(path).stem)), tuple(axes), points,
                  mode, targets)
-
-
-def subset(sweep: Sweep, dim: str, values: list[str]) -> Sweep:
-    """``sweep`` restricted to the given values of axis ``dim`` (as written on the command
-    line: "bp", "0.1", "3"); the runs keep their config hashes, so a later run of the whole
-    sweep with ``--resume`` reuses them."""
-    axes = list(sweep.axes)
-    position = next((k for k, a in enumerate(axes) if a.dim == dim), None)
-    if position is None:
-        raise ConfigError(f"--only {dim}=...: {dim!r} is not an axis of the sweep; available: "
-                          + ", ".join(a.dim for a in axes))
-    axis = axes[position]
-    labels = {f"{v:g}" if isinstance(v, float) else str(v): k for k, v in enumerate(axis.values)}
-    unknown_values = [v for v in values if v not in labels]
-    if unknown_values:
-        raise ConfigError(f"--only {dim}={unknown_values[0]} is not a value of the axis; "
-                          f"available: {', '.join(labels)}")
-    keep = sorted({labels[v] for v in values})
-    axes[position] = Axis(axis.key, axis.dim, tuple(axis.values[k] for k in keep))
-    points = tuple(dataclasses.replace(p, index=p.index[:position] + (keep.index(
-        p.index[position]),) + p.index[position + 1:]) for p in sweep.points
-        if p.index[position] in keep)
-    return dataclasses.replace(sweep, axes=tuple(axes), points=points)
 
 
 def load(path: str | Path) -> Sweep:

@@ -1,0 +1,36 @@
+"""Rule specs of a sweep file's ``rules`` axis: ``"name"`` or ``"name:key=value,key=value"``."""
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from .. import rules
+from ..errors import ConfigError, PlastisimError
+
+
+def parse_spec(spec: Any, where: str = "rules") -> tuple[str, dict[str, Any]]:
+    """``"name:key=value,key=value"`` -> (name, {key: value}); values parsed as TOML values,
+    bare words kept as strings (``'vicreg:lr=5.0,view_level="matched"'``)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"{where}={spec!r} is not a rule spec: need \"name\" or "
+                          "\"name:key=value,...\"")
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{where}={spec!r}: {item!r} is not of the form key=value")
+        try:
+            params[key.strip()] = tomllib.loads(f"x = {value.strip()}")["x"]
+        except tomllib.TOMLDecodeError:
+            params[key.strip()] = value.strip()
+    name = name.strip()
+    trainable = [n for n in rules.names() if rules.info(n).family != "stdp"]
+    if name not in trainable:
+        raise ConfigError(f"{where}={spec!r}: rule {name!r} is unknown or not trainable on the "
+                          f"RHM; available: {', '.join(trainable)}")
+    try:
+        rules.make_params(name, **params)
+    except PlastisimError as err:
+        raise ConfigError(f"{where}={spec!r}: {err}") from None
+    return name, params
