@@ -1,7 +1,9 @@
-"""Public test helpers: check a rule's explicit three-factor update against autograd.
+"""Public test helpers: check a rule's explicit three-factor update against autograd; the
+model file of a tiny run for command-line tests.
 
-    from plastisim.testing import assert_rule_matches_autograd
+    from plastisim.testing import assert_rule_matches_autograd, tiny_run_toml
     assert_rule_matches_autograd(rules.get("clapp"), net, x, y, ctx)
+    Path("T.toml").write_text(tiny_run_toml(epochs=2, batch_size=16))
 
 For a layerwise rule, the reference is −∇ of Σ_l ℓ_l computed by torch autograd with every
 layer's input detached (each layer reaches only its own weights and predictor); for a
@@ -17,6 +19,20 @@ from torch import Tensor
 
 from .network import Network
 from .rules.base import StepContext
+
+
+def tiny_run_toml(**train) -> str:
+    """A model file of a run that trains in well under a second: bp, v = n_c = 8, m = 4, L = 2,
+    width 8, 64 training and 64 test inputs, on the CPU; ``train`` adds or replaces
+    ``[train]`` keys (TOML values written with ``repr``, strings quoted)."""
+    keys = {"n_train": 64, "n_test": 64, "epochs": 1, **train, "device": "cpu"}
+    lines = [f"{k} = {_toml(v)}" for k, v in keys.items()]
+    return ("[rhm]\nv = 8\nn_classes = 8\nm = 4\ns = 2\nL = 2\nseed = 0\n[network]\nwidth = 8\n"
+            "[rule]\nname = \"bp\"\n[train]\n" + "\n".join(lines) + "\n")
+
+
+def _toml(value) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 def relative_error(a: Tensor, b: Tensor) -> float:

@@ -18,26 +18,12 @@ from hypothesis import strategies as st
 from plastisim import RHM, TrainOptions, config, hierarchy, one_hot, rules, train
 from plastisim.cli import main
 from plastisim.errors import PlastisimError, shown
+from plastisim.testing import tiny_run_toml
 from plastisim.run import build
 from plastisim.sweep import plan
 from plastisim.validate import check_of, converted
 
-TINY = """[rhm]
-v = 8
-n_classes = 8
-m = 4
-s = 2
-L = 2
-[network]
-width = 8
-[rule]
-name = "bp"
-[train]
-n_train = 64
-n_test = 64
-epochs = 1
-device = "cpu"
-"""
+TINY = tiny_run_toml()
 
 SWEEPS = {    # file -> (body after base = "T.toml", what the message names)
     "s_nan.toml": ("[axes]\nrule.lr = [0.1, nan]\n", ["rule.lr=nan"]),

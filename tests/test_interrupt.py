@@ -17,35 +17,17 @@ import xarray as xr
 import plastisim as ps
 from plastisim import interrupt, rules
 from plastisim.cli import main
+from plastisim.testing import tiny_run_toml
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = """
-[rhm]
-v = 8
-n_classes = 8
-m = 4
-s = 2
-L = 2
-seed = 0
-[network]
-width = 8
-[rule]
-name = "bp"
-[train]
-n_train = 64
-n_test = 64
-epochs = {epochs}
-batch_size = 16
-stop_loss = 0.0
-evaluations = 5
-device = "cpu"
-"""
+
 LONG = 10 ** 6
 
 
 def _config(folder: Path, epochs: int = LONG, name: str = "tiny.toml") -> Path:
     path = folder / name
-    path.write_text(TINY.format(epochs=epochs))
+    path.write_text(tiny_run_toml(epochs=epochs, batch_size=16, stop_loss=0.0,
+                                  evaluations=5))
     return path
 
 

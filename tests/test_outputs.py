@@ -16,27 +16,10 @@ import xarray as xr
 from plastisim import outputs
 from plastisim.cli import main
 from plastisim.errors import ConfigError
+from plastisim.testing import tiny_run_toml
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = """
-[rhm]
-v = 8
-n_classes = 8
-m = 4
-s = 2
-L = 2
-seed = 0
-[network]
-width = 8
-[rule]
-name = "bp"
-[train]
-n_train = 64
-n_test = 64
-epochs = 2
-batch_size = 16
-device = "cpu"
-"""
+TINY = tiny_run_toml(epochs=2, batch_size=16)
 PROVENANCE = ("python_version", "numpy_version", "torch_version", "xarray_version",
               "netcdf4_version", "host", "git_commit", "git_dirty", "command_line")
 PRECIOUS = b"precious"
