@@ -378,6 +378,7 @@ seed = [0]
     assert ds.sensitivity.dims == ("rule", "seed", "layer", "level")
     assert np.isfinite(ds.sensitivity).all()
 
+
 def test_every_trainable_rule_runs_in_a_sweep(tmp_path):
     names = [n for n in rules.names() if rules.info(n).family != "stdp"]
     files = []
