@@ -80,17 +80,20 @@ def figure(curves: list[dict], png: Path, by: str) -> Path:
         thresholds = sorted({c["threshold"] for c in curves if c[panel_key] == panel})
         for t in thresholds:
             top.axhline(t, color="k", ls=":", lw=1)
-        top.set(title=panel, ylabel="test error", xscale="log", ylim=(-0.02, 1.0))
-        top.legend(fontsize=7, title="dotted: 10% of chance", title_fontsize=7)
-        bottom.set(xlabel="P / (n_c m^L)", ylabel="S of the last hidden layer (level L-1)",
-                   xscale="log", ylim=(-0.02, 1.1))
+        top.set(title=panel, xscale="log", ylim=(-0.02, 1.0),
+                ylabel="test error (dotted: 10% of chance)" if j == 0 else "")
+        handles, labels = top.get_legend_handles_labels()
+        bottom.legend(handles, labels, fontsize=7, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.2), frameon=False)      # below: no data hidden
+        bottom.set(xlabel="P / (n_c m^L)", xscale="log", ylim=(-0.02, 1.1),
+                   ylabel="S of the last hidden layer (level L-1)" if j == 0 else "")
         ticks = sorted({float(x) for c in curves if c[panel_key] == panel for x in c["x"]})
         for axis in (top, bottom):
             axis.set_xticks(ticks, [f"{t:g}" for t in ticks])
             axis.minorticks_off()
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
+    fig.savefig(png, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return png
 
