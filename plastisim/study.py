@@ -60,18 +60,23 @@ def lr_scores(ds: xr.Dataset, by: str = "loss") -> xr.DataArray:
     return score.fillna(np.inf)
 
 
+def _per_rate(ds: xr.Dataset, by: str) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+    """Seed means of the score and of the steps (+∞ without final values), and whether every
+    seed converged, at every point of the other axes."""
+    score, steps = lr_scores(ds, by), ds["steps"].fillna(np.inf)
+    converged = ds["status"] == "converged"
+    if SEED not in ds.dims:
+        return score, steps, converged
+    return score.mean(SEED), steps.mean(SEED), converged.all(SEED)
+
+
 def select_lr(ds: xr.Dataset, dim: str = LR, by: str = "loss") -> xr.Dataset:
     """``ds`` with the ``dim`` axis replaced by the rate chosen at every other point but the
     seeds (module docstring); ``lr`` becomes a coordinate over those points. Reads only
     ``train_loss``, ``train_error``, ``status``, ``steps`` and ``rule_name``."""
     if dim not in ds.dims:
         raise impossible("dim", dim, f"need a dimension of the dataset: {', '.join(ds.dims)}")
-    score, steps = lr_scores(ds, by), ds["steps"].fillna(np.inf)
-    converged = ds["status"] == "converged"
-    seeds = [SEED] if SEED in ds.dims else []
-    all_converged = converged.all(seeds) if seeds else converged
-    mean_score = score.mean(seeds) if seeds else score
-    mean_steps = steps.mean(seeds) if seeds else steps
+    mean_score, mean_steps, all_converged = _per_rate(ds, by)
     # scores are >= 0; all seeds converged: -1 + steps·1e-12 in (-1, 0), below every score,
     # ordered by steps
     key = xr.where(all_converged, -1.0 + mean_steps * 1e-12, mean_score)
@@ -89,10 +94,7 @@ def select_lr(ds: xr.Dataset, dim: str = LR, by: str = "loss") -> xr.Dataset:
 def selection_table(ds: xr.Dataset, dim: str = LR, by: str = "loss") -> list[str]:
     """Text table of the selection: per point of the other axes, the score of every rate
     (seed mean; "conv@N": all seeds converged, in N steps on average) and the chosen one."""
-    score, steps = lr_scores(ds, by), ds["steps"]
-    seeds = [SEED] if SEED in ds.dims else []
-    converged = (ds["status"] == "converged").all(seeds) if seeds else ds["status"] == "converged"
-    score, steps = (score.mean(seeds), steps.mean(seeds)) if seeds else (score, steps)
+    score, steps, converged = _per_rate(ds, by)
     chosen = select_lr(ds, dim, by)[dim]
     others = [d for d in score.dims if d != dim]
     candidates = np.asarray(ds[dim].values, dtype=float)

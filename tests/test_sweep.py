@@ -357,11 +357,8 @@ train.n_train_multiple = [0.5, 2, 16]
     assert [p.config.train.epochs for p in fixed.points] == [250, 250]   # bp.toml's
 
 
-def test_rule_spec_sweep_runs_and_merges(tmp_path):
-    specs = ["bp", "fa:lr=1.0"]
-    path = _write(tmp_path, f"""
-base = "{MODELS}/bp.toml"
-rules = {specs!r}
+#: fixed settings and one seed: a sweep of tiny runs (appended to a file's top-level keys)
+TINY_GRID = """
 [set]
 rhm.L = 2
 network.width = 8
@@ -370,7 +367,15 @@ train.n_test = 64
 train.epochs = 2
 [axes]
 seed = [0]
-""")
+"""
+
+
+def test_rule_spec_sweep_runs_and_merges(tmp_path):
+    specs = ["bp", "fa:lr=1.0"]
+    path = _write(tmp_path, f"""
+base = "{MODELS}/bp.toml"
+rules = {specs!r}
+""" + TINY_GRID)
     ds = sweep.run_sweep(sweep.load(path), tmp_path / "out", workers=0).dataset
     assert ds.test_error.dims == ("rule", "seed") and list(ds.rule.values) == specs
     assert ds.rule.attrs["sweep_key"] == "rules"
@@ -386,16 +391,7 @@ def test_every_trainable_rule_runs_in_a_sweep(tmp_path):
         fields = {f.name for f in dataclasses.fields(rules.make_params(name))}
         extra = "readout_epochs = 2\n" if "readout_epochs" in fields else ""
         files.append(_write(tmp_path, f'[rule]\nname = "{name}"\n{extra}', f"{name}.toml").name)
-    path = _write(tmp_path, f"models = {files}\n".replace("'", '"') + """
-[set]
-rhm.L = 2
-network.width = 8
-train.n_train = 64
-train.n_test = 64
-train.epochs = 2
-[axes]
-seed = [0]
-""")
+    path = _write(tmp_path, f"models = {files}\n".replace("'", '"') + TINY_GRID)
     report = sweep.run_sweep(sweep.load(path), tmp_path / "out", workers=0)
     assert list(report.dataset.model.values) == names
     assert not report.failed, report.failed
