@@ -55,13 +55,11 @@ def autograd_directions(rule, net: Network, x: Tensor, y: Tensor,
               for k, v in rule.extra_parameters().items()}
     rule.extra_parameters().update(extras)
     total = torch.zeros((), dtype=x.dtype, device=x.device)
-    for l, (_, _, z, _, _, z2, kind) in enumerate(rule.pairs(net, x, ctx, weights=weights)):
-        if kind == "siblings":
-            if z.shape[-1] < 2:
-                continue
-            z, z2 = z[..., 0::2], z[..., 1::2]
-        total = total + rule.layer_loss(l, z, z2)
-    total.backward()
+    for l, pair in enumerate(rule.pairs(net, x, ctx, weights=weights)):
+        if pair is not None:                     # None: a frozen layer
+            total = total + rule.layer_loss(l, *pair.rates())
+    if total.requires_grad:                      # else every layer is frozen
+        total.backward()
     tensors = {**weights, **extras}
     return {k: -t.grad if t.grad is not None else torch.zeros_like(t)
             for k, t in tensors.items() if k != "readout"}

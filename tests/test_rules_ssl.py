@@ -1,22 +1,55 @@
 """Layerwise self-supervised rules: explicit three-factor updates equal autograd (float64)."""
+import copy
+
 import pytest
 import torch
 
 import plastisim as ps
 from plastisim import rules
+from plastisim.errors import ConfigError
 from plastisim.network import hierarchy
 from plastisim.rules.base import StepContext
 from plastisim.testing import assert_rule_matches_autograd
 
 RHM = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
 SSL = ["clapp", "clapp_s", "infonce", "lpl", "vicreg", "supcon"]
+CONTRASTIVE = ("clapp", "clapp_s", "infonce", "supcon")
+PAIRINGS = {"views": {"pairs": "views"}, "siblings": {"pairs": "siblings"},
+            "cpc1": {"pairs": "cpc", "cpc_offset": 1}, "cpc2": {"pairs": "cpc", "cpc_offset": 2}}
+#: layers of the 3-layer network (positions 4, 2, 1) with too few positions for the pairing
+TOO_FEW = {"views": set(), "siblings": {"w3"}, "cpc1": {"w3"}, "cpc2": {"w2", "w3"}}
+
+
+def _cases():
+    """(rule, pairing, top_layer, predictor): top_layer only for the grammar-free pairings,
+    predictor only for the non-contrastive rules, supcon on class views only."""
+    for name in SSL:
+        for pairing in (["views"] if name == "supcon" else PAIRINGS):
+            for top in ([None] if pairing == "views" else ["halves", "frozen"]):
+                for predictor in (["identity", "linear"] if name in ("lpl", "vicreg")
+                                  else [None]):
+                    yield pytest.param(name, pairing, top, predictor,
+                                       id="-".join(str(i) for i in (name, pairing, top,
+                                                                    predictor) if i))
 
 
 def _setup(shared=True, n=24, seed=0, device="cpu", width=12):
     net = hierarchy(RHM, width, shared=shared, seed=seed, dtype=torch.float64, device=device)
     batch = RHM.sample(n, seed=seed + 1)
     x = ps.one_hot(batch.x, RHM.v, torch.float64).to(device)
-    return net, x, batch.y.to(device), StepContext(rhm=RHM, batch=batch)
+    return net, x, batch.y.to(device), StepContext(rhm=RHM, batch=batch, pool=batch,
+                                                   rows=torch.arange(n))
+
+
+def _rule(name, pairing="views", top=None, predictor=None, **params):
+    params = {**PAIRINGS[pairing], **params}
+    if top is not None:
+        params["top_layer"] = top
+    if predictor is not None:
+        params["predictor"] = predictor
+    if name in CONTRASTIVE:
+        params.setdefault("pred_init_std", 0.3)
+    return rules.get(name, **params)
 
 
 def _warm(rule, net, x, y, ctx, steps=2):
@@ -28,45 +61,179 @@ def _warm(rule, net, x, y, ctx, steps=2):
             target += 0.5 * dw
 
 
-@pytest.mark.parametrize("name", SSL)
-@pytest.mark.parametrize("pairs", ["views", "siblings"])
+@pytest.mark.parametrize("name,pairing,top,predictor", list(_cases()))
 @pytest.mark.parametrize("shared", [True, False], ids=["conv", "local"])
-def test_update_equals_minus_gradient_of_layer_loss(name, pairs, shared, device):
-    if name == "supcon" and pairs == "siblings":
-        pytest.skip("supcon is defined on class views only")
+def test_update_equals_minus_gradient_of_layer_loss(name, pairing, top, predictor, shared,
+                                                    device):
     net, x, y, ctx = _setup(shared, device=device)
-    rule = rules.get(name, pairs=pairs, pred_init_std=0.3) if name in (
-        "clapp", "clapp_s", "infonce", "supcon") else rules.get(name, pairs=pairs)
+    rule = _rule(name, pairing, top, predictor)
     rule.prepare(net)
     _warm(rule, net, x, y, ctx)
+    step = copy.deepcopy(rule).step(net, x, y, ctx)       # the same draws as the check below
     errors = assert_rule_matches_autograd(rule, net, x, y, ctx, rtol=1e-5)
-    assert {"w1", "w2"} <= set(errors)
-    if pairs == "views":
-        assert "w3" in errors
+    assert {"w1", "w2", "w3"} <= set(errors)
+    # trained layers move, frozen ones (top_layer = "frozen" where positions are too few)
+    # do not move at all
+    frozen = TOO_FEW[pairing] if top == "frozen" else set()
+    for l, name_w in enumerate(["w1", "w2", "w3"], start=1):
+        norm = float(step.updates[name_w].norm())
+        assert (norm == 0) if name_w in frozen else (norm > 0), (name_w, norm)
+        if f"pred{l}" in step.updates:
+            norm = float(step.updates[f"pred{l}"].norm())
+            assert (norm == 0) if name_w in frozen else (norm > 0), (f"pred{l}", norm)
+    has_predictors = name in CONTRASTIVE or predictor == "linear"
+    assert ({"pred1", "pred2", "pred3"} <= set(step.updates)) == has_predictors
+    assert step.updates["readout"].abs().sum() == 0
 
 
-def test_dense_connectivity_updates_equal_autograd():
-    """A Dense projection (one position) with views, for every SSL rule."""
+def _one_layer_net(connectivity, positions=RHM.input_size, channels=10):
+    """input (v, positions) -> h1 (channels, 1 position) -> readout, in float64."""
     from plastisim.network import Network
     from plastisim.neurons import NeuronGroup
-    from plastisim.synapses import Dense, MeanPool, Synapses
+    from plastisim.synapses import MeanPool, Synapses
     gen = torch.Generator().manual_seed(0)
-    inp = NeuronGroup("input", RHM.v, RHM.input_size, "linear")
-    hid = NeuronGroup("h1", 10, 1)
+    inp = NeuronGroup("input", RHM.v, positions, "linear")
+    hid = NeuronGroup("h1", channels, 1)
     out = NeuronGroup("output", RHM.n_classes, 1, "linear")
-    net = Network([inp, hid, out], [
-        Synapses("w1", inp, hid, Dense(), generator=gen, dtype=torch.float64),
+    return Network([inp, hid, out], [
+        Synapses("w1", inp, hid, connectivity, generator=gen, dtype=torch.float64),
         Synapses("readout", hid, out, MeanPool(), scale="fan_in", generator=gen,
                  dtype=torch.float64)])
+
+
+@pytest.mark.parametrize("pairing", ["views", "siblings"])
+def test_dense_connectivity_updates_equal_autograd(pairing):
+    """A Dense projection (one position) for every SSL rule: views, and siblings, where the
+    single position is paired by halves (the first and second half of the input)."""
+    from plastisim.synapses import Dense
+    net = _one_layer_net(Dense())
     batch = RHM.sample(20, seed=5)
     x = ps.one_hot(batch.x, RHM.v, torch.float64)
     ctx = StepContext(rhm=RHM, batch=batch)
     for name in ["clapp", "clapp_s", "infonce", "lpl", "vicreg"]:
-        kwargs = {"pred_init_std": 0.3} if "clapp" in name or name == "infonce" else {}
-        rule = rules.get(name, **kwargs)
+        rule = _rule(name, pairing)
         rule.prepare(net)
         _warm(rule, net, x, batch.y, ctx)
+        step = copy.deepcopy(rule).step(net, x, batch.y, ctx)
+        assert step.updates["w1"].norm() > 0
         assert_rule_matches_autograd(rule, net, x, batch.y, ctx, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["conv", "local"])
+def test_halves_are_two_compartments_that_each_see_one_child(shared):
+    """Top layer: c = f(c_l W u_left), t = f(c_l W u_right) by hand from the layer below's rates
+    (fan-in k = j·C + c: the left child is k < C); LPL (no gradient to the target) changes
+    only the left child's columns, VICReg both."""
+    net, x, y, ctx = _setup(shared)
+    syn, C = net.synapses["w3"], net.synapses["w3"].pre.channels
+    rule = _rule("lpl", "siblings")
+    rule.prepare(net)
+    h2 = rule._forward_rates(net, x)[1][2]                         # (B, C, 2)
+    w = syn.w if shared else syn.w[0]
+    c, t = rule.pairs(net, x, ctx)[2].rates()
+    for rates, child, cols in ((c, 0, slice(0, C)), (t, 1, slice(C, 2 * C))):
+        by_hand = torch.relu(syn.scale * h2[..., child] @ w[:, cols].T)    # (B, C3)
+        torch.testing.assert_close(rates[..., 0], by_hand, rtol=1e-12, atol=1e-12)
+    dw = rule.step(net, x, y, ctx).updates["w3"].reshape(-1, 2 * C)
+    assert dw[:, :C].norm() > 0 and dw[:, C:].abs().max() == 0
+    rule = _rule("vicreg", "siblings")
+    rule.prepare(net)
+    dw = rule.step(net, x, y, ctx).updates["w3"].reshape(-1, 2 * C)
+    assert dw[:, :C].norm() > 0 and dw[:, C:].norm() > 0
+
+
+def test_halves_of_a_dense_field_are_its_first_and_second_half():
+    """Dense fan-in k = c·P + p: the left compartment sees positions p < P/2."""
+    from plastisim.synapses import Dense
+    net = _one_layer_net(Dense())
+    syn, P = net.synapses["w1"], RHM.input_size
+    x = ps.one_hot(RHM.sample(6, seed=2).x, RHM.v, torch.float64)
+    rule = _rule("vicreg", "siblings")
+    rule.prepare(net)
+    c, t = rule.pairs(net, x, None)[0].rates()
+    kernel = syn.w.reshape(-1, RHM.v, P)                            # (C1, v, P)
+    for rates, half in ((c, slice(0, P // 2)), (t, slice(P // 2, P))):
+        by_hand = torch.relu(syn.scale * torch.einsum("icp,bcp->bi", kernel[..., half],
+                                                      x[..., half]))
+        torch.testing.assert_close(rates[..., 0], by_hand, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("connectivity,positions", [("dense", 3), ("patches4", 4)])
+def test_halves_are_refused_without_two_children(connectivity, positions):
+    from plastisim.synapses import Dense, Patches
+    net = _one_layer_net(Dense() if connectivity == "dense" else Patches(4), positions)
+    rule = _rule("clapp_s", "siblings")
+    with pytest.raises(ConfigError, match=r"^rule.top_layer='halves' is impossible for w1 .*"
+                                          r"need two children.*'frozen'$"):
+        rule.prepare(net)
+    frozen = _rule("clapp_s", "siblings", "frozen")
+    frozen.prepare(net)
+    x = ps.one_hot(torch.zeros(4, positions, dtype=torch.long), RHM.v, torch.float64)
+    assert frozen.step(net, x, torch.zeros(4, dtype=torch.long)).updates["w1"].abs().max() == 0
+
+
+class _Forbidden:
+    """A step context that fails on any use: the RHM, the batch's latents and labels, the
+    training set."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"a grammar-free pairing read ctx.{name}")
+
+
+@pytest.mark.parametrize("pairing", ["siblings", "cpc1", "cpc2"])
+def test_grammar_free_pairings_read_only_the_input(pairing, monkeypatch):
+    def no_resample(*args, **kwargs):
+        raise AssertionError("a grammar-free pairing called RHM.resample")
+    monkeypatch.setattr(ps.RHM, "resample", no_resample)
+    net, x, y, _ = _setup()
+    for name in ["clapp", "clapp_s", "infonce", "lpl", "vicreg"]:
+        for top in ("halves", "frozen"):
+            rule = _rule(name, pairing, top)
+            rule.prepare(net)
+            rule.step(net, x, y, _Forbidden())
+    rule = _rule("vicreg", "views")            # the guard works: views do read the context
+    rule.prepare(net)
+    with pytest.raises(AssertionError, match="read ctx"):
+        rule.step(net, x, y, _Forbidden())
+
+
+@pytest.mark.parametrize("name", ["lpl", "vicreg"])
+@pytest.mark.parametrize("pairing", ["views", "siblings"])
+def test_linear_predictor_starts_as_the_identity(name, pairing):
+    """W_p = I at the first step: the weights' updates are the identity predictor's; the
+    predictor's own delta rule ΔW_p ∝ (t − W_p c) cᵀ is not zero."""
+    net, x, y, ctx = _setup()
+    steps = {}
+    for predictor in ("identity", "linear"):
+        rule = _rule(name, pairing, predictor=predictor)
+        rule.prepare(net)
+        steps[predictor] = rule.step(net, x, y, ctx)
+    assert rule.extra_parameters()["pred1"].equal(torch.eye(12, dtype=torch.float64))
+    for w in ("w1", "w2", "w3"):
+        torch.testing.assert_close(steps["linear"].updates[w], steps["identity"].updates[w],
+                                   rtol=1e-12, atol=1e-15)
+    assert steps["linear"].updates["pred1"].norm() > 0
+    assert not any(k.startswith("pred") for k in steps["identity"].updates)
+
+
+@pytest.mark.parametrize("key,value", [("top_layer", "x"), ("cpc_offset", 0),
+                                       ("cpc_offset", 1.5), ("pairs", "cousins"),
+                                       ("predictor", "mlp")])
+def test_pairing_parameters_are_validated(key, value):
+    with pytest.raises(ConfigError, match=f"^rule.{key}="):
+        rules.get("vicreg", **{key: value})
+    with pytest.raises(ConfigError, match="rule.predictor is not a parameter of rule 'clapp'"):
+        rules.get("clapp", predictor="linear")
+
+
+def test_defaults_and_the_rule_table():
+    params = rules.get("clapp").params
+    assert (params.views_from, params.top_layer, params.cpc_offset) == ("train", "halves", 1)
+    assert rules.get("lpl").params.predictor == "identity"
+    for name in ("lpl", "vicreg", "infonce"):          # statistics over streams: non-local
+        assert not rules.info(name).local
+    assert "batch" in rules.info("lpl").modulator
+    assert rules.info("clapp").local and rules.info("clapp_s").local
 
 
 def test_bp_matches_autograd_through_the_public_helper():
@@ -105,7 +272,7 @@ def test_clapp_as_a_time_stream_equals_the_batched_form():
     retrodiction through an eligibility trace (pre-synaptic rate × post gate of step t)."""
     from plastisim.traces import Trace
     net, x, y, ctx = _setup(n=16, seed=3)
-    rule = rules.get("clapp", pred_init_std=0.5, seed=7)
+    rule = rules.get("clapp", pred_init_std=0.5, seed=7, views_from="sampler")
     rule.prepare(net)
     syn, W = net.synapses["w1"], rule.predictors["pred1"]
     C, P = W.shape[0], syn.post.positions

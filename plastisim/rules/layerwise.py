@@ -12,15 +12,19 @@ rules/noncontrastive.py): a global modulator times a dendritic prediction (CLAPP
 weighted prediction (InfoNCE), Hebbian / anti-Hebbian terms with running statistics (LPL,
 VICReg). ``assert_rule_matches_autograd`` checks Δw = −η ∇_W ℓ for every rule.
 
-Pairs on the RHM (docs/ssl.md):
+Pairs on the RHM (docs/ssl.md), ``rule.pairs``:
 
 * ``views``: x' = RHM.resample(x, level): same tree down to ``level``, synonyms re-drawn below
   ("lowest": level L−1, only the lowest synonyms; "matched": layer l uses level max(L−l, 1), the
   level its receptive field spans; or an integer 1..L−1). Level 0 would pair inputs by label:
-  that is the supervised ``supcon`` baseline, refused here.
-* ``siblings``: z = h_l(x) at even positions (context), z' = h_l(x) at the sibling (odd)
-  positions of the same input. Layers with a single position have no siblings and keep their
-  initial weights.
+  that is the supervised ``supcon`` baseline, refused here. ``views_from = "train"`` (default)
+  takes the partner among the training inputs, "sampler" draws a new input (an oracle either
+  way: it knows the latent tree).
+* grammar-free (rules/pairings.py; only the input itself): ``siblings`` (even position ->
+  the odd sibling position of the same input), ``cpc`` (position p -> p + ``cpc_offset``);
+  a layer with too few positions for them uses ``top_layer``: "halves" (two dendritic
+  compartments of the same neurons, one per child of the receptive field, predict each
+  other) or "frozen" (it keeps its initial weights).
 
 Training has two phases (``phases``): "local" (every layer on its own loss, simultaneously),
 then "readout": the linear readout on the frozen top layer by the delta rule
@@ -40,8 +44,9 @@ from ..synapses import positions_outer, rows_times
 from ..validate import (Check, check_fields, checked, fraction, integer, is_integer, nonnegative,
                         one_of, positive, random_seed)
 from .base import LR_SCALES, StepContext, StepResult, cross_entropy_error
+from .pairings import (PAIRS, TOP_LAYERS, Pair, half_masks, halves_pair, layer_kinds,
+                       positional_pair)
 
-PAIRS = ("views", "siblings")
 VIEW_LEVELS = ("lowest", "matched")
 VIEWS_FROM = ("sampler", "train")
 #: "lowest", "matched" or a level "1".."L-1" (the integer is accepted: 1 -> "1"); the range is
@@ -59,10 +64,13 @@ class LayerwiseParams:
     lr_scale: str = checked("none", one_of(*LR_SCALES))   # "none": η = lr; "width": lr · width
     momentum: float = checked(0.9, fraction)
     weight_decay: float = checked(0.0, nonnegative)
-    pairs: str = checked("views", one_of(*PAIRS))
+    pairs: str = checked("views", one_of(*PAIRS))      # "views" | "siblings" | "cpc"
     view_level: str = checked("lowest", VIEW_LEVEL)    # "lowest" (L−1) | "matched" | "1".."L−1"
-    views_from: str = checked("sampler", one_of(*VIEWS_FROM))   # "sampler": RHM.resample;
-    #                                                   "train": another training input
+    views_from: str = checked("train", one_of(*VIEWS_FROM))   # "train": another training
+    #                                       input (like for like); "sampler": RHM.resample
+    cpc_offset: int = checked(1, integer(1))           # cpc: position p predicts p + cpc_offset
+    top_layer: str = checked("halves", one_of(*TOP_LAYERS))   # siblings / cpc, layers with
+    #                                       too few positions: "halves" | "frozen"
     readout_epochs: int = checked(200, integer(1))
     readout_lr: float = checked(1.0, positive)         # η = readout_lr · width
     seed: int = checked(0, random_seed)       # pair sampling, negatives, predictor initialisation
@@ -91,9 +99,9 @@ def view_levels(params: LayerwiseParams, L: int, depth: int) -> list[int]:
 class LayerwiseRule:
     """Base of the layerwise rules: pairs, forward passes, encoder update, readout phase.
 
-    Subclasses implement ``layer_signals(l, z, z2, state) -> (loss, G, G2, extra)``: the loss
-    of layer l, G = B ∂ℓ/∂z and G2 = B ∂ℓ/∂z' (None when z' gets no gradient), and updates of
-    the rule's own parameters (e.g. predictors) keyed by name.
+    Subclasses implement ``layer_signals(l, c, t) -> (loss, G, G2, extra)``: the loss of layer
+    l for the pair's rates (``Pair.rates``), G = B ∂ℓ/∂c and G2 = B ∂ℓ/∂t (None when t gets no
+    gradient), and updates of the rule's own parameters (e.g. predictors) keyed by name.
     """
 
     params: LayerwiseParams
@@ -102,8 +110,15 @@ class LayerwiseRule:
     generator: torch.Generator | None = field(default=None, repr=False)
 
     def prepare(self, net: Network) -> None:
+        """Seed the rule's generator; fix each hidden layer's pairing (``layer_kinds``) and the
+        child masks of the layers paired by halves (refused where they do not apply)."""
         self.generator = torch.Generator().manual_seed(self.params.seed)
         self.state = {}
+        p, hidden = self.params, list(net.synapses.values())[:-1]
+        self.kinds = layer_kinds(p.pairs, p.top_layer, p.cpc_offset,
+                                 [syn.post.positions for syn in hidden])
+        self.masks = {l: half_masks(syn) for l, (syn, kind) in enumerate(zip(hidden, self.kinds))
+                      if kind == "halves"}
 
     # --- pairs ----------------------------------------------------------------------------------
     def _forward_rates(self, net: Network, x: Tensor, weights: dict | None = None,
@@ -123,11 +138,27 @@ class LayerwiseRule:
             out.append((u, a, h))
         return out
 
-    def pairs(self, net: Network, x: Tensor, ctx: StepContext, weights: dict | None = None):
-        """Per hidden layer: (u, a, z, u2, a2, z2, kind); kind is "views" or "siblings"."""
+    def pairs(self, net: Network, x: Tensor, ctx: StepContext | None,
+              weights: dict | None = None) -> list[Pair | None]:
+        """The ``Pair`` of every hidden layer (None: a frozen layer). Grammar-free pairings
+        read x alone; only views read ``ctx`` (the RHM, the batch's latents)."""
         layers = self._forward_rates(net, x, weights)
-        if self.params.pairs == "siblings":
-            return [(u, a, h, None, None, None, "siblings") for u, a, h in layers]
+        if self.params.pairs == "views":
+            return self._view_pairs(net, x, ctx, layers, weights)
+        hidden, out = list(net.synapses.values())[:-1], []
+        for l, ((u, a, h), kind) in enumerate(zip(layers, self.kinds)):
+            syn = hidden[l]
+            if kind == "halves":
+                w = None if weights is None else weights[syn.name]
+                out.append(halves_pair(syn, u, self.masks[l], w))
+            elif kind in ("siblings", "cpc"):
+                out.append(positional_pair(kind, u, a, h, self.params.cpc_offset))
+            else:
+                out.append(None)                  # "frozen"
+        return out
+
+    def _view_pairs(self, net: Network, x: Tensor, ctx: StepContext, layers: list,
+                    weights: dict | None) -> list[Pair]:
         rhm = ctx.rhm
         levels = self.levels(rhm.L, len(layers))
         views: dict[int, list] = {}
@@ -136,27 +167,33 @@ class LayerwiseRule:
             depth = 1 + max(l for l, used in enumerate(levels) if used == level)
             x2 = one_hot(self._view(ctx, level).x, rhm.v, x.dtype).to(x.device)
             views[level] = self._forward_rates(net, x2, weights, depth)
-        return [(u, a, h) + views[level][l] + ("views",)
-                for l, ((u, a, h), level) in enumerate(zip(layers, levels))]
+        return [Pair("views", *layer, *views[level][l])
+                for l, (layer, level) in enumerate(zip(layers, levels))]
 
     def _view(self, ctx: StepContext, level: int):
-        """The positive partner of every row: a synonym re-draw below ``level`` by the RHM
-        sampler (a new input), or another *training* input with the same latents down to
-        ``level`` (chosen uniformly in that group, possibly the input itself)."""
+        """The positive partner of every row: another *training* input with the same latents
+        down to ``level`` (uniform in that group, possibly the input itself; the training set
+        is ``ctx.pool``, or the batch when the context has none), or a synonym re-draw below
+        ``level`` by the RHM sampler (a new input)."""
         if self.params.views_from == "sampler":
             seed = int(torch.randint(2**62, (1,), generator=self.generator))
             return ctx.rhm.resample(ctx.batch, level, seed)
-        key = ("groups", level)
-        if key not in self.state:      # group the training set by its latents at `level`
-            _, group = torch.unique(ctx.pool.latents[level], dim=0, return_inverse=True)
-            order = torch.argsort(group, stable=True)
+        if ctx.pool is None:                 # the batch is all the training data it knows
+            pool, rows, groups = ctx.batch, torch.arange(len(ctx.batch)), None
+        else:
+            pool, rows, groups = ctx.pool, ctx.rows, self.state.get(("groups", level))
+        if groups is None:                   # group the training set by its latents at `level`
+            _, group = torch.unique(pool.latents[level], dim=0, return_inverse=True)
             counts = torch.bincount(group)
-            self.state[key] = (group, order, torch.cumsum(counts, 0) - counts, counts)
-        group, order, starts, counts = self.state[key]
-        g = group[ctx.rows]
+            groups = (group, torch.argsort(group, stable=True), torch.cumsum(counts, 0) - counts,
+                      counts)
+            if ctx.pool is not None:
+                self.state[("groups", level)] = groups
+        group, order, starts, counts = groups
+        g = group[rows]
         offset = (torch.rand(len(g), generator=self.generator, dtype=torch.float64)
                   * counts[g]).long()
-        return ctx.pool[order[starts[g] + offset]]
+        return pool[order[starts[g] + offset]]
 
     def levels(self, L: int, depth: int) -> list[int]:
         """The RHM level of the views of each hidden layer."""
@@ -169,27 +206,20 @@ class LayerwiseRule:
             return readout_step(net, x, y, None if ctx is None else ctx.fields)
         syns = list(net.synapses.values())
         updates, losses = {}, []
-        for l, (u, a, z, u2, a2, z2, kind) in enumerate(self.pairs(net, x, ctx)):
+        for l, pair in enumerate(self.pairs(net, x, ctx)):
+            if pair is None:
+                continue                          # a frozen layer
             syn = syns[l]
-            if kind == "siblings":
-                if z.shape[-1] < 2:
-                    continue                      # a single position has no sibling
-                ctx_z, tgt_z = z[..., 0::2], z[..., 1::2]
-                loss, g, g2, extra = self.layer_signals(l, ctx_z, tgt_z)
-                grad = torch.zeros_like(z)
-                grad[..., 0::2] = g
-                if g2 is not None:
-                    grad[..., 1::2] = g2
-                updates[syn.name] = syn.outer(grad * (a > 0), u).mul_(-syn.scale)
-            else:
-                loss, g, g2, extra = self.layer_signals(l, z, z2)
-                dw = syn.outer(g * (a > 0), u)
-                if g2 is not None:
-                    dw.add_(syn.outer(g2 * (a2 > 0), u2))
-                updates[syn.name] = dw.mul_(-syn.scale)
+            loss, g, g2, extra = self.layer_signals(l, *pair.rates())
+            # Δw = −η c_l Σ_paths (G ⊙ f'(a)) ⊗ u
+            (post, u), *more = pair.post_factors(g, g2)
+            dw = syn.outer(post, u)
+            for post, u in more:                  # the second data path (views, halves)
+                dw.add_(syn.outer(post, u))
+            updates[syn.name] = dw.mul_(-syn.scale)
             updates.update(extra)
             losses.append(loss)
-        # what this step leaves unchanged (the readout; a layer without siblings)
+        # what this step leaves unchanged (the readout; frozen layers)
         for name, t in [(syn.name, syn.w) for syn in syns] + list(self.extra_parameters().items()):
             if name not in updates:
                 updates[name] = torch.zeros_like(t)

@@ -25,22 +25,43 @@ streams (population statistics, as LPL's decorrelation term):
 
     ℓ = (1/P) Σ_p [ λ_inv/(BC) Σ_{b,i} (z − z')² + (λ_var/C) Σ_i Σ_{x∈{z,z'}} max(0, γ − s_i(x))
                    + (λ_cov/C) Σ_{x∈{z,z'}} Σ_{i≠j} Cov(x)_{ij}² ],   s_i = sqrt(Var_b(x_i) + ε)
+
+Predictor (``predictor = "linear"``; "identity", the default, is the above). The invariance /
+predictive term compares a learned dendritic prediction W_p z with the target instead of z
+itself: (z − z') becomes r = W_p z − z' in LPL's ½‖·‖²/C and VICReg's λ_inv/(BC) ‖·‖², with
+W_p a C × C map per hidden layer ("pred1".."predL", initialised to the identity); the variance
+and covariance terms stay on z and z'. The context's post-synaptic factor takes W_pᵀ r for r
+(LPL: G_i = [(W_pᵀ r)_i − λ₁ d_i/(σ_i² + ξ)]/(CP) + decorrelation), and W_p learns by its own
+delta rule, error × pre-synaptic rate:
+
+    ΔW_p = −η ∂ℓ/∂W_p = η κ Σ_{b,p} (z' − W_p z) zᵀ,   κ = 1/(CBP) (LPL), 2λ_inv/(CBP) (VICReg)
+
+Identity asks paired representations to be *equal*; a predictor only asks them to be
+*predictable* from one another (docs/ssl.md).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from ..validate import checked, nonnegative, positive
-from .layerwise import LayerwiseParams, LayerwiseRule
+from ..network import Network
+from ..validate import checked, nonnegative, one_of, positive
+from .layerwise import LayerwiseParams, LayerwiseRule, channel_map, channel_outer
 from .registry import RuleInfo, register
+
+PREDICTORS = ("identity", "linear")
 
 
 @dataclass(frozen=True)
-class LPLParams(LayerwiseParams):
+class PredictiveParams(LayerwiseParams):
+    predictor: str = checked("identity", one_of(*PREDICTORS))   # "linear": learned W_p z
+
+
+@dataclass(frozen=True)
+class LPLParams(PredictiveParams):
     lr: float = checked(0.05, positive)   # best readout train error of {0.05, 0.5, 5}
     lambda_hebb: float = checked(1.0, nonnegative)
     lambda_decorr: float = checked(10.0, nonnegative)
@@ -49,7 +70,7 @@ class LPLParams(LayerwiseParams):
 
 
 @dataclass(frozen=True)
-class VICRegParams(LayerwiseParams):
+class VICRegParams(PredictiveParams):
     lambda_inv: float = checked(25.0, nonnegative)
     lambda_var: float = checked(25.0, nonnegative)
     lambda_cov: float = checked(1.0, nonnegative)
@@ -57,11 +78,17 @@ class VICRegParams(LayerwiseParams):
     eps: float = checked(1e-4, positive)
 
 
-def lpl_loss(z: Tensor, z2: Tensor, mean: Tensor, var: Tensor, p: LPLParams) -> Tensor:
-    """ℓ of the module docstring (z2, mean, var are constants)."""
+def _predicted(z: Tensor, W: Tensor | None) -> Tensor:
+    """W_p z, or z itself for the identity predictor (None)."""
+    return z if W is None else torch.einsum("ij,bjp->bip", W, z)
+
+
+def lpl_loss(z: Tensor, z2: Tensor, mean: Tensor, var: Tensor, p: LPLParams,
+             W: Tensor | None = None) -> Tensor:
+    """ℓ of the module docstring (z2, mean, var are constants; W: the predictor or None)."""
     B, C, P = z.shape
     d = z - mean
-    pred = 0.5 * (z - z2.detach()).pow(2).sum(1) / C
+    pred = 0.5 * (_predicted(z, W) - z2.detach()).pow(2).sum(1) / C
     hebb = -0.5 * p.lambda_hebb * (d.pow(2) / (var + p.xi)).sum(1) / C
     decorr = p.lambda_decorr * _off_diagonal_squared(d) / (C * (C - 1) * P)
     return (pred + hebb).sum() / (B * P) + decorr
@@ -99,10 +126,10 @@ def off_diagonal_covariance(d: Tensor, d_squared: Tensor | None = None
     return frobenius - var.pow(2).sum(), d_cov.sub_(d * var)
 
 
-def vicreg_loss(z: Tensor, z2: Tensor, p: VICRegParams) -> Tensor:
-    """ℓ of the module docstring."""
+def vicreg_loss(z: Tensor, z2: Tensor, p: VICRegParams, W: Tensor | None = None) -> Tensor:
+    """ℓ of the module docstring (W: the predictor or None)."""
     B, C, P = z.shape
-    inv = p.lambda_inv * (z - z2).pow(2).sum() / (B * C)
+    inv = p.lambda_inv * (_predicted(z, W) - z2).pow(2).sum() / (B * C)
     reg = 0.0
     for x in (z, z2):
         centred = x - x.mean(0, keepdim=True)
@@ -113,30 +140,61 @@ def vicreg_loss(z: Tensor, z2: Tensor, p: VICRegParams) -> Tensor:
 
 
 @dataclass
-class LPLRule(LayerwiseRule):
+class PredictiveRule(LayerwiseRule):
+    """A non-contrastive rule with an optional learned predictor W_p per hidden layer."""
+
+    predictors: dict[str, Tensor] = field(default_factory=dict, repr=False)
+
+    def prepare(self, net: Network) -> None:
+        super().prepare(net)
+        self.predictors = {} if self.params.predictor == "identity" else {
+            f"pred{l + 1}": torch.eye(group.channels, dtype=net.dtype, device=net.device)
+            for l, group in enumerate(net.hidden)}
+
+    def extra_parameters(self) -> dict[str, Tensor]:
+        return self.predictors
+
+    def _predictor(self, l: int) -> Tensor | None:
+        return self.predictors.get(f"pred{l + 1}")
+
+    def _residual(self, l: int, z: Tensor, z2: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(r = W_p z − z', W_p) — (z − z', None) for the identity predictor."""
+        W = self._predictor(l)
+        return (z - z2, None) if W is None else (channel_map(W, z).sub_(z2), W)
+
+    @staticmethod
+    def _through(W: Tensor | None, r: Tensor) -> Tensor:
+        """W_pᵀ r: the context's share of the residual (r itself for the identity)."""
+        return r if W is None else channel_map(W.T, r)
+
+
+@dataclass
+class LPLRule(PredictiveRule):
     """LPL with per-stream running mean and variance (neuron traces) and the erratum's
     decorrelation over the batch."""
 
     def layer_signals(self, l: int, z: Tensor, z2: Tensor):
         p, (B, C, P) = self.params, z.shape
         mean, var = self._statistics(l, z)
-        d, diff = z - mean, z - z2
+        (diff, W), d = self._residual(l, z, z2), z - mean
         scaled = d / (var + p.xi)                                           # d_i / (σ_i² + ξ)
         d_squared = d.square()
         off_squared, d_off = off_diagonal_covariance(d, d_squared)
         pred = 0.5 * diff.square().sum() / C
         hebb = -0.5 * p.lambda_hebb * (d * scaled).sum() / C
         loss = (pred + hebb) / (B * P) + p.lambda_decorr * off_squared / (C * (C - 1) * P)
-        G = (diff.sub_(scaled, alpha=p.lambda_hebb).div_(C * P)
+        # the predictor's delta rule: error × pre-synaptic rate
+        extra = {} if W is None else {f"pred{l + 1}": channel_outer(diff, z).div_(-C * B * P)}
+        G = (self._through(W, diff).sub_(scaled, alpha=p.lambda_hebb).div_(C * P)
              .add_(d_off, alpha=4 * p.lambda_decorr * B / (P * C * (C - 1) * max(B - 1, 1))))
         # decay traces toward this step's activity
         rate = 1 - math.exp(-1 / p.tau_stats)
         self.state[l] = (mean.add_(d, alpha=rate), var.lerp_(d_squared, rate))
-        return loss.detach(), G, None, {}
+        return loss.detach(), G, None, extra
 
     def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
         mean, var = self._statistics(l, z.detach())
-        return lpl_loss(z, z2, mean, var, self.params)
+        return lpl_loss(z, z2, mean, var, self.params, self._predictor(l))
 
     def _statistics(self, l: int, z: Tensor) -> tuple[Tensor, Tensor]:
         stored = self.state.get(l)
@@ -149,20 +207,23 @@ class LPLRule(LayerwiseRule):
 
 
 @dataclass
-class VICRegRule(LayerwiseRule):
+class VICRegRule(PredictiveRule):
     """VICReg-like with statistics over the streams of the batch."""
 
     def layer_signals(self, l: int, z: Tensor, z2: Tensor):
         p, (B, C, P) = self.params, z.shape
         reg, grad = self._regulariser(z)
         reg2, grad2 = self._regulariser(z2)
-        diff = z - z2
+        diff, W = self._residual(l, z, z2)
         loss = (p.lambda_inv * diff.square().sum() / (B * C) + reg + reg2) / P
         inv = diff.mul_(2 * p.lambda_inv / C)
-        return loss.detach(), grad.add_(inv).div_(P), grad2.sub_(inv).div_(P), {}
+        # the predictor's delta rule: error × pre-synaptic rate
+        extra = {} if W is None else {f"pred{l + 1}": channel_outer(inv, z).div_(-B * P)}
+        grad = grad.add_(self._through(W, inv)).div_(P)
+        return loss.detach(), grad, grad2.sub_(inv).div_(P), extra
 
     def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
-        return vicreg_loss(z, z2, self.params)
+        return vicreg_loss(z, z2, self.params, self._predictor(l))
 
     def _regulariser(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Variance and covariance terms of one branch: (their value summed over positions,
@@ -178,12 +239,12 @@ class VICRegRule(LayerwiseRule):
         return value, x_off.mul_(4 * p.lambda_cov * B / ((B - 1) * C)).add_(centred * hinge)
 
 
-_COMMON = dict(modifies="w1..wL; then readout (delta rule)", pre="pre-synaptic rate u",
-               third_factor="none", records=("loss",))
-register(RuleInfo(name="lpl", family="noncontrastive", local=True,
+_COMMON = dict(modifies="w1..wL (pred1..predL if predictor = 'linear'); then readout (delta "
+               "rule)", pre="pre-synaptic rate u", third_factor="none", records=("loss",))
+register(RuleInfo(name="lpl", family="noncontrastive", local=False,
                   post="gate f'(a) × [(z − z') − λ₁ d/σ² + decorrelation]",
-                  modulator="none (mean, variance: the neuron's own traces; decorrelation: "
-                            "covariances over the batch, lateral in the paper's reading)",
+                  modulator="none (mean, variance: the neuron's own traces); non-local: the "
+                            "decorrelation term reads covariances over the batch of streams",
                   reference="Halvagal & Zenke 2023 (LPL)", **_COMMON),
          LPLParams, lambda p: LPLRule(p))
 register(RuleInfo(name="vicreg", family="noncontrastive", local=False,
