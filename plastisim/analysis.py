@@ -6,6 +6,7 @@ r"""Notebook helpers on recorded trajectories (Datasets of docs/data-format.md).
     fit_dw(table)                         # Δw ≈ c_1 + c_pre·pre + c_post·post + c_hebb·pre·post
                                           #        + c_bcm·pre·post²   (least squares)
     dw_map(table, bins=8)                 # mean Δw on a (pre, post) grid of quantile bins
+    curve_phases(ds)                      # the evaluations of each phase ("local", "readout")
 
 Weight statistics of projection s, over the records t (w over the recorded indices):
 
@@ -33,6 +34,27 @@ import numpy as np
 TERMS = {"1": lambda pre, post: np.ones_like(pre), "pre": lambda pre, post: pre,
          "post": lambda pre, post: post, "pre*post": lambda pre, post: pre * post,
          "pre*post^2": lambda pre, post: pre * post ** 2}
+
+
+def curve_phases(ds) -> dict[str, np.ndarray]:
+    """The evaluations of each training phase of a learning curve, in training order:
+    phase -> indices along ``eval`` ({"joint": all} without an ``eval_phase`` coordinate).
+    A layerwise self-supervised run has "local" (its loss is the rule's own) and "readout"
+    (cross-entropy of the readout)."""
+    n = ds.sizes.get("eval", 0)
+    if "eval_phase" not in ds.coords:
+        return {"joint": np.arange(n)}
+    phases = np.asarray(ds["eval_phase"].values).astype(str)
+    return {str(p): np.flatnonzero(phases == p) for p in dict.fromkeys(phases.tolist())}
+
+
+def phase_starts(ds) -> dict[str, int]:
+    """The step after which each phase but the first begins (the last evaluated step of the
+    phase before it): e.g. {"readout": 6000}."""
+    rows = list(curve_phases(ds).items())
+    steps = ds["eval_step"].values
+    return {phase: int(steps[rows[k - 1][1]].max()) for k, (phase, _) in enumerate(rows)
+            if k > 0 and rows[k - 1][1].size}
 
 
 def synapse_names(ds) -> list[str]:

@@ -263,7 +263,7 @@ OTHER_CASES = [
     case("report {D}/sweepdir", "{D}/sweepdir", "is a folder"),
     case("report {D}/T.toml", "T.toml"),
     case("report {D}/run.nc", "run_curve.png", "--overwrite"),
-    case("report {D}/run.nc --out-dir {D}/nodir", "{D}/nodir"),
+    case("report {D}/run.nc --out-dir {D}/afile/sub", "{D}/afile/sub", "cannot be created"),
     case("report {D}/run.nc --out-dir {D}/afile", "{D}/afile"),
     case("report {D}/run.nc --out-dir /proc", "/proc"),
     # export

@@ -38,7 +38,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 #: modules of plastisim.cli with an add_parsers(sub) function, in the order of `--help`
-_COMMAND_MODULES = ("demo", "run", "sweep", "pstar", "protocol", "record")
+_COMMAND_MODULES = ("demo", "run", "sweep", "pstar", "protocol", "record", "report")
 
 
 class _Version(argparse.Action):
