@@ -84,6 +84,10 @@ def _sweep(args: argparse.Namespace) -> int:
         for point in sweep.points[:MAX_ROWS]:
             print(f"  {point.file}  " + ", ".join(f"{a.dim}={a.values[i]}" for a, i in
                                                   zip(sweep.axes, point.index)))
+        left = len(sweep.points) - MAX_ROWS
+        if left > 0:
+            print(f"  ... and {left} more point(s) not listed ({len(sweep.points)} points, "
+                  f"{n_unique} runs in all; --only DIM=VALUE lists a subset)")
         return 0
     if args.out is None:
         raise ConfigError("--out is required: the folder for the run files and sweep.nc")
