@@ -22,7 +22,8 @@ from .network import Network, hierarchy
 from .record import curve_dataset, provenance
 from .resources import SIZE_KEYS, check_memory
 from .rhm import RHM, RHMBatch, check_grammar, check_split, max_data
-from .train import DTYPES, TrainOptions, TrainResult, resolve_device, train
+from .train import (DTYPES, TrainOptions, TrainResult, phase_learning_rates, resolve_device,
+                    train)
 
 
 @contextmanager
@@ -101,7 +102,8 @@ class Outcome:
 
 
 def run_attrs(cfg: RunConfig, built: Built) -> dict:
-    """Provenance and what is run, known before training: config, seeds, rule, data sizes."""
+    """Provenance and what is run, known before training: config, seeds, rule, data sizes, and
+    the learning rate of each phase (``eta_<phase>``, ``eta_<phase>_formula``)."""
     seeds = {"rhm": cfg.rhm.seed, "network": cfg.network.seed, "train": cfg.train.seed,
              "data": cfg.train.data_seed}
     seeds.update({k: v for k, v in vars(built.rule.params).items() if k.endswith("seed")})
@@ -112,6 +114,9 @@ def run_attrs(cfg: RunConfig, built: Built) -> dict:
                  n_train=len(built.train_set), n_test=len(built.test_set),
                  P_max=str(built.rhm.P_max), n_star=built.rhm.n_star,
                  config_source=cfg.source)
+    for phase, (eta, text) in phase_learning_rates(built.rule, built.net).items():
+        attrs[f"eta_{phase}"] = eta                 # at the start of the phase's schedule
+        attrs[f"eta_{phase}_formula"] = text.replace("η", "eta").replace("×", "*")
     return attrs
 
 
@@ -139,10 +144,13 @@ def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
 
 def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
     """The run's Dataset: learning curve, final synonymic sensitivity, status, throughput,
-    config and provenance."""
+    epochs and steps of each phase (``epochs_<phase>``, ``steps_<phase>``), config and
+    provenance."""
     attrs = run_attrs(cfg, built)
     attrs.update(status=result.status, status_message=result.message, steps=result.steps,
                  samples_per_s=result.samples_per_s, elapsed_s=result.elapsed)
+    for phase, done in result.phases.items():
+        attrs.update({f"epochs_{phase}": done["epochs"], f"steps_{phase}": done["steps"]})
     ds = curve_dataset(result.history, attrs)
     ds["sensitivity"] = final_sensitivity(built, result)
     return ds

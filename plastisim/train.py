@@ -20,7 +20,9 @@ learning curve up to there is kept.
 
 Layerwise self-supervised rules run two phases, each with this recipe and its own optimiser:
 "local" (every hidden layer and predictor on its own loss, no stopping threshold), then
-"readout" (the linear readout on the frozen representation, stopping as above).
+"readout" (the linear readout on the frozen representation, stopping as above). Epochs are
+counted per phase in messages and in ``TrainResult.phases`` (the learning curve's ``epoch``
+runs on across phases); ``phase_learning_rates`` gives each phase's η and how it is made.
 """
 from __future__ import annotations
 
@@ -91,6 +93,9 @@ class TrainResult:
     samples: int = 0
     elapsed: float = 0.0
     error: BaseException | None = field(default=None, repr=False)   # of a "failed" run
+    #: per phase run (joint, or local then readout): epochs and steps done, the phase's budget
+    #: of epochs, its status and message
+    phases: dict[str, dict] = field(default_factory=dict)
 
     @property
     def samples_per_s(self) -> float:
@@ -108,12 +113,31 @@ def evaluation_epochs(epochs: int, count: int) -> set[int]:
     return {p for p in points if 1 <= p <= epochs} | {1, epochs}
 
 
-def _learning_rate(rule, net: Network, phase: str) -> float:
-    params = rule.params
-    width = net.hidden[-1].channels if net.hidden else 1
+def learning_rate(params, phase: str, width: int) -> tuple[float, str]:
+    """(η, how it is made) of a phase at the start of its schedule: the readout phase uses
+    η = readout_lr · width, the others η = lr · width (``lr_scale = "width"``) or η = lr
+    (``"none"``): e.g. (25.6, "η = 0.1 × width 256 = 25.6 (rule.lr × width)")."""
     if phase == "readout":
-        return params.readout_lr * width
-    return params.lr * (width if getattr(params, "lr_scale", "none") == "width" else 1)
+        lr, key, scaled = params.readout_lr, "rule.readout_lr", True
+    else:
+        lr, key, scaled = params.lr, "rule.lr", getattr(params, "lr_scale", "none") == "width"
+    if not scaled:
+        return float(lr), f"η = {lr:g} ({key}, not scaled by width)"
+    eta = lr * width
+    return float(eta), f"η = {lr:g} × width {width} = {eta:g} ({key} × width)"
+
+
+def phase_learning_rates(rule, net: Network) -> dict[str, tuple[float, str]]:
+    """``learning_rate`` of every phase of ``rule`` on ``net`` (width: its top hidden layer)."""
+    width = net.hidden[-1].channels if net.hidden else 1
+    return {phase: learning_rate(rule.params, phase, width)
+            for phase in getattr(rule, "phases", ("joint",))}
+
+
+def _where(phase: str, epoch: int) -> str:
+    """"epoch 3, joint phase", or "epoch 3 of the readout phase" (epochs count per phase)."""
+    return f"epoch {epoch}, {phase} phase" if phase == "joint" else \
+        f"epoch {epoch} of the {phase} phase"
 
 
 def _phase_parameters(rule, net: Network, phase: str) -> dict:
@@ -162,12 +186,17 @@ def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
     rule.prepare(net)
     start = time.perf_counter()
     try:
-        for phase in getattr(rule, "phases", ("joint",)):
+        phases = getattr(rule, "phases", ("joint",))
+        for phase in phases:
             epochs = rule.params.readout_epochs if phase == "readout" else options.epochs
             _train_phase(net, rule, data, options, phase, epochs, result, start, monitor,
                          progress, stop)
+            result.phases[phase].update(status=result.status, message=result.message)
             if result.status in ("diverged", "interrupted"):
                 break
+        if len(phases) > 1 and result.status in ("converged", "max_epochs"):
+            result.message = "; ".join(f"{phase} phase: {done['message']}"
+                                       for phase, done in result.phases.items())
     except Exception as err:
         if not catch:
             raise
@@ -184,7 +213,9 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
     # 2. learning rate and optimiser
     tensors = _phase_parameters(rule, net, phase)
     params = rule.params
-    optimiser = torch.optim.SGD(list(tensors.values()), lr=_learning_rate(rule, net, phase),
+    width = net.hidden[-1].channels if net.hidden else 1
+    optimiser = torch.optim.SGD(list(tensors.values()),
+                                lr=learning_rate(params, phase, width)[0],
                                 momentum=getattr(params, "momentum", 0.0))
     decay = {k: 2 * getattr(params, "weight_decay", 0.0) / w.numel() for k, w in tensors.items()}
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
@@ -197,7 +228,9 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
     shuffle = torch.Generator().manual_seed(options.seed)
     n, first_epoch = data.x.shape[0], (result.history["epoch"] or [0])[-1]
     stops = phase != "local"          # a self-supervised loss has no "learned" threshold
+    done = result.phases.setdefault(phase, {"epochs": 0, "steps": 0, "budget": epochs})
     for epoch in range(1, epochs + 1):
+        done["epochs"] = epoch
         # 3. one epoch of plasticity
         order = torch.randperm(n, generator=shuffle)
         losses = []
@@ -205,8 +238,7 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
             reason = stop() if stop is not None else ""
             if reason:                # a step boundary: the state is that of a finished step
                 result.status = "interrupted"
-                result.message = (f"{reason} at step {result.steps} (epoch "
-                                  f"{first_epoch + epoch}, {phase} phase)")
+                result.message = f"{reason} at step {result.steps} ({_where(phase, epoch)})"
                 return
             rows = order[i:i + options.batch_size]
             step = _step(rule, net, data, rows.to(data.x.device), rows, result.steps, phase)
@@ -214,14 +246,15 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
                 w.grad = decay[name] * w - step.updates[name]
             optimiser.step()
             result.steps += 1
+            done["steps"] += 1
             result.samples += rows.numel()
             losses.append(step.loss)
             # 4. divergence
             bad = _non_finite(step.loss, tensors)
             if bad:
                 result.status = "diverged"
-                result.message = (f"diverged at step {result.steps} (epoch {first_epoch + epoch},"
-                                  f" {phase} phase): non-finite {bad}; "
+                result.message = (f"diverged at step {result.steps} ({_where(phase, epoch)}):"
+                                  f" non-finite {bad}; "
                                   f"lr={optimiser.param_groups[0]['lr']:.4g}")
                 break
             if monitor is not None:
@@ -233,7 +266,7 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
         converged = stops and math.isfinite(train_loss) and train_loss < options.stop_loss
         # 5. evaluate
         report = {"epoch": first_epoch + epoch, "step": result.steps, "train_loss": train_loss,
-                  "epochs": epochs, "phase": phase}
+                  "epochs": epochs, "phase": phase, "phase_epoch": epoch}
         if epoch in evaluate_at or converged or result.status == "diverged":
             result.elapsed = time.perf_counter() - start
             if result.status == "diverged":     # no errors computed from non-finite weights
@@ -253,10 +286,10 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
         if converged:
             result.status = "converged"
             result.message = (f"train loss {train_loss:.4g} < {options.stop_loss} at epoch "
-                              f"{first_epoch + epoch}")
+                              f"{epoch} of {epochs}")
             return
     result.status = "max_epochs"
-    result.message = f"{first_epoch + epochs} epochs"
+    result.message = f"{epochs} epochs"
 
 
 def _step(rule, net: Network, data: _Data, rows, cpu_rows, step_index: int, phase: str):

@@ -48,23 +48,31 @@ def _demo(args: argparse.Namespace) -> int:
                             make_folder=args.out == DEFAULT_OUT)
     n_threads = threads(args)
     with torch_threads(n_threads):
-        rows, curves = _train_all(width)
+        rows, curves = _train_all(width, args.quiet)
     _print_table(rows, width, n_threads)
     _plot(curves, png, width, n_threads)
     print(f"wrote {png}")
     return 0
 
 
-def _train_all(width: int) -> tuple[list, dict]:
-    """(table rows, learning curves) of every rule of ``RUNS``."""
+def _train_all(width: int, quiet: bool = False) -> tuple[list, dict]:
+    """(table rows, learning curves) of every rule of ``RUNS``, with a progress bar per rule
+    and phase on stderr (``plastisim.cli.progress``, as ``run``)."""
     from ..metrics import synonymic_sensitivity
     from ..run import execute
+    from .progress import phase_bars
 
     rows, curves = [], {}
     for rule, (params, epochs) in RUNS.items():
         start = time.perf_counter()
-        print(f"training {rule} ...", file=sys.stderr, flush=True)
-        outcome = execute(_config(rule, params, epochs, width))
+        bars = phase_bars(quiet, label=rule)
+        if bars is None and not quiet:
+            print(f"training {rule} ...", file=sys.stderr, flush=True)
+        try:
+            outcome = execute(_config(rule, params, epochs, width), progress=bars)
+        finally:
+            if bars is not None:
+                bars.close()
         built, final = outcome.built, outcome.result.final
         sens = synonymic_sensitivity(built.net, built.rhm, built.test_set[:1000], built.rhm.L - 1)
         rows.append((rule, final["test_error"], final["train_error"], sens[-1],
@@ -115,4 +123,5 @@ def add_parsers(sub) -> None:
                       f"{DEFAULT_OUT}; its folder is created for the default only)")
     add_overwrite(demo, "an existing --out PNG")
     add_threads(demo)
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)

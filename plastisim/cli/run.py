@@ -3,15 +3,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 
-def _progress_bar(total: int, quiet: bool):
-    """A tqdm bar over epochs on stderr (None when quiet or stderr is not a terminal)."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+def inherited_lr_warning(path: str | Path, overrides: list[str]) -> str:
+    """The warning to show when ``--set rule.name=...`` changes the rule of a model file that
+    sets ``rule.lr`` (for its own rule) and ``rule.lr`` is not set too; "" otherwise."""
+    from .. import config
+
+    table = config.read_toml(path, "config file").get("rule", {})
+    table = table if isinstance(table, dict) else {}
+    given = {}
+    for text in overrides:
+        section, key, value = config.parse_override(text)
+        if section == "rule":
+            given[key] = value
+    file_rule = table.get("name", config.RuleConfig.name)
+    if "name" not in given or given["name"] == file_rule or "lr" in given or "lr" not in table:
+        return ""
+    return (f"rule.lr = {table['lr']} comes from {path}, written for rule {file_rule}, and is "
+            f"used as is for rule {given['name']} (whose η may scale differently with the "
+            "width: see the run summary); pass --set rule.lr=... to choose its rate")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -26,6 +39,9 @@ def _run(args: argparse.Namespace) -> int:
 
     # 1. every input and the output path, before any work
     cfg = config.load(args.config, args.set + record_overrides(args.record))
+    warning = inherited_lr_warning(args.config, args.set)
+    if warning:
+        warnings.warn(warning, stacklevel=1)
     out = args.out or cfg.record.path or None
     output = (Output(out, args.overwrite, ".nc", field="--out" if args.out else "record.path")
               if out else None)
@@ -47,14 +63,14 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
     from .. import record
     from ..run import describe, make_monitor
     from ..train import train
+    from .progress import phase_bars
 
-    monitor, bar = None, _progress_bar(built.options.epochs, args.quiet)
+    monitor, bars = None, phase_bars(args.quiet)
     try:
         if cfg.record.active:
             monitor = make_monitor(cfg, built, output.work)
         result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
-                       rhm=built.rhm, monitor=monitor, progress=_progress(bar), stop=stop,
-                       catch=True)
+                       rhm=built.rhm, monitor=monitor, progress=bars, stop=stop, catch=True)
         if monitor is not None:     # flushed after every record: the file is valid
             monitor.close()
         if output is None:
@@ -75,24 +91,23 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
             output.discard()        # (a temporary file only: an existing file stays)
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        if bars is not None:
+            bars.close()
         if monitor is not None:
             monitor.close()
 
 
-def _progress(bar):
-    """The ``progress`` callback of ``train`` drawing ``bar`` (None without a bar)."""
-    if bar is None:
-        return None
+def phase_lines(built, result) -> list[str]:
+    """One line per phase of the run: its learning rate, epochs (of its budget) and steps."""
+    from ..train import phase_learning_rates
 
-    def progress(report: dict) -> None:
-        bar.update(report["epoch"] - bar.n)
-        shown = {"loss": f"{report['train_loss']:.3g}"}
-        if "test_error" in report:
-            progress.last_test = f"{report['test_error']:.3f}"
-        bar.set_postfix(test_error=getattr(progress, "last_test", "-"), **shown)
-    return progress
+    lines = []
+    for phase, (_, formula) in phase_learning_rates(built.rule, built.net).items():
+        done = result.phases.get(phase)
+        ran = ("not run" if done is None else
+               f"{done['epochs']} of {done['budget']} epochs, {done['steps']} steps")
+        lines.append(f"{phase} phase: {formula}; {ran}")
+    return lines
 
 
 def _summary(cfg, built, result, n_threads: int, output, kept: bool) -> None:
@@ -100,6 +115,8 @@ def _summary(cfg, built, result, n_threads: int, output, kept: bool) -> None:
     print(f"rule {cfg.rule.name} on {built.rhm!r}".split("  #")[0]
           + f", P = {len(built.train_set)} ({len(built.train_set) / built.rhm.n_star:g} n_c·m^L),"
           f" width {cfg.network.width}, device {built.device}, {n_threads} thread(s)")
+    for line in phase_lines(built, result):
+        print(f"  {line}")
     print(f"  {result.status}: {result.message}")
     print(f"  final train loss {final.get('train_loss', float('nan')):.4g}, train error "
           f"{final.get('train_error', float('nan')):.4f}, test error "
