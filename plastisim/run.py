@@ -116,7 +116,7 @@ def run_attrs(cfg: RunConfig, built: Built) -> dict:
                  config_source=cfg.source)
     for phase, (eta, text) in phase_learning_rates(built.rule, built.net).items():
         attrs[f"eta_{phase}"] = eta                 # at the start of the phase's schedule
-        attrs[f"eta_{phase}_formula"] = text.replace("η", "eta").replace("×", "*")
+        attrs[f"eta_{phase}_formula"] = text
     return attrs
 
 
