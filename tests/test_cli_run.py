@@ -76,11 +76,3 @@ def test_rules_table_lists_every_rule_with_its_factors(capsys):
     for name in rules.names():
         assert f"\n{name} " in out
     assert "modulator (third factor)" in out
-
-
-@pytest.mark.parametrize("path", sorted((ROOT / "models").glob("*.toml")), ids=lambda p: p.name)
-def test_every_model_config_loads(path):
-    cfg = config.load(path)
-    assert cfg.rule.name == path.stem
-    assert config.build(__import__("tomllib").loads(cfg.to_toml())) == \
-        config.RunConfig(**{k: getattr(cfg, k) for k in config.SECTIONS})
