@@ -137,3 +137,13 @@ def test_a_cut_dry_run_list_says_how_many_it_left_out(tmp_path, capsys):
     sweep.write_text('base = "T.toml"\n[axes]\nseed = [0, 1]\n')
     assert main(["sweep", str(sweep), "--dry-run"]) == 0
     assert "more point(s)" not in capsys.readouterr().out
+
+
+def test_bad_input_after_a_rule_change_is_still_one_line(tmp_path):
+    existing = tmp_path / "x.nc"
+    existing.write_bytes(b"precious")
+    proc = subprocess.run([sys.executable, "-m", "plastisim.cli", "run", "models/bp.toml", *TINY,
+                           "--set", "rule.name=clapp", "--out", str(existing), "--quiet"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("plastisim: error: output file") and "--overwrite" in proc.stderr

@@ -40,8 +40,6 @@ def _run(args: argparse.Namespace) -> int:
     # 1. every input and the output path, before any work
     cfg = config.load(args.config, args.set + record_overrides(args.record))
     warning = inherited_lr_warning(args.config, args.set)
-    if warning:
-        warnings.warn(warning, stacklevel=1)
     out = args.out or cfg.record.path or None
     output = (Output(out, args.overwrite, ".nc", field="--out" if args.out else "record.path")
               if out else None)
@@ -52,6 +50,8 @@ def _run(args: argparse.Namespace) -> int:
     # 2. train, with SIGINT / SIGTERM stopping the loop at the next step boundary
     with torch_threads(n_threads), Signals(defer=True) as stop:
         built = build(cfg, args.device)
+        if warning:                 # once every input is accepted: bad input stays one line
+            warnings.warn(warning, stacklevel=1)
         result, kept = _train_and_write(cfg, built, output, args, stop, n_threads)
     _summary(cfg, built, result, n_threads, output, kept)
     return _ending(result, stop, output, kept)
