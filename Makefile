@@ -5,13 +5,17 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 # the torch build to install first (CPU wheel on these machines); /dev/null keeps your own
 TORCH_REQUIREMENTS ?= requirements/cpu.txt
+# the notebooks (jupytext percent scripts) and the executed notebooks the site renders
+NOTEBOOKS      = $(filter-out notebooks/_%,$(wildcard notebooks/*.py))
+NOTEBOOK_PAGES = $(NOTEBOOKS:notebooks/%.py=docs/notebooks/%.ipynb)
+export NO_MKDOCS_2_WARNING = 1
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow bench notebooks docs clean
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r $(TORCH_REQUIREMENTS)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,8 +23,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/plastisim demo --overwrite
 
+# the suite (notebooks and the docs' examples included), then the strict docs build; the
+# notebooks the suite executes are kept in docs/notebooks/ for the site, not run twice
 test: $(STAMP)
-	$(PY) -m pytest -q
+	PLASTISIM_NOTEBOOKS_TO=docs/notebooks $(PY) -m pytest -q
+	$(MAKE) --no-print-directory docs
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
@@ -28,5 +35,15 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/plastisim bench
 
+# execute a notebook when its script changed (figures: build/notebooks/)
+docs/notebooks/%.ipynb: notebooks/%.py | $(STAMP)
+	$(PY) notebooks/_execute.py $< --out $@ --figures build/notebooks
+
+notebooks: $(NOTEBOOK_PAGES)
+
+# the site: docs/*.md, the API reference from the docstrings, the notebooks -> site/
+docs: $(NOTEBOOK_PAGES) | $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site docs/notebooks .cache/mkdocs-jupyter *.egg-info
