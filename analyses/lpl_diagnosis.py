@@ -1,0 +1,114 @@
+"""Why LPL does not learn the RHM: per-layer statistics and the size of each term of its update.
+
+    python analyses/lpl_diagnosis.py models/lpl.toml --set rule.lambda_hebb=0.1 ... --out D.json
+
+Trains one LPL run exactly as ``plastisim run`` would (same build, same training loop) and, at
+every evaluation epoch of the local phase, measures on a fixed probe batch of training inputs,
+per hidden layer k:
+
+* ``std``: the rates' standard deviation over inputs, mean over neurons and positions;
+* ``dead``: the fraction of (neuron, position) units silent on every probe input;
+* ``rank``: the participation ratio (Σλ)²/Σλ² of the channel covariance (mean over positions),
+  1 = collapsed onto one direction, C = isotropic;
+* ``rho``: the correlation of z and its partner z' per unit (mean), what the predictive term
+  maximises;
+* ``pred``, ``hebb``, ``decorr``: the RMS of the three terms of the post-synaptic factor G of
+  rules/noncontrastive.py — (z − z'), λ₁ d/(σ² + ξ) and the decorrelation term — i.e. which
+  term drives the weights.
+
+At the end: readout train and test error and the synonymic sensitivity S_{k,L−k} of each layer k to synonyms re-drawn below
+the level its receptive field spans
+(docs/results.md §2, LPL diagnosis). A thin report on the public API: nothing here is a rule.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from plastisim import config, metrics
+from plastisim.rhm import one_hot
+from plastisim.rules.base import StepContext
+from plastisim.rules.noncontrastive import off_diagonal_covariance
+from plastisim.run import build
+from plastisim.train import train
+
+PROBE = 512
+
+
+def layer_statistics(rule, net, x, ctx) -> list[dict]:
+    """The statistics of the module docstring for every hidden layer with a partner."""
+    p, out = rule.params, []
+    for l, pair in enumerate(rule.pairs(net, x, ctx)):
+        if pair is None:                 # a layer without a partner (frozen)
+            continue
+        z, z2 = pair.rates()
+        B, C, P = z.shape
+        mean, var = rule._statistics(l, z)
+        d = z - mean
+        _, d_off = off_diagonal_covariance(d)
+        decorr = 4 * p.lambda_decorr * B * d_off / (C * (C - 1) * max(B - 1, 1))
+        centred = z - z.mean(0, keepdim=True)
+        cov = torch.einsum("bip,bjp->pij", centred, centred) / (B - 1)
+        if not torch.isfinite(cov).all():         # a diverged run
+            out.append({"layer": l + 1, "diverged": True})
+            continue
+        # participation ratio (tr K)² / tr K² — no eigendecomposition needed
+        trace_k = cov.diagonal(dim1=1, dim2=2).sum(-1)
+        rank = (trace_k ** 2 / cov.pow(2).sum((1, 2)).clamp_min(1e-30)).mean()
+        c2 = z2 - z2.mean(0, keepdim=True)
+        rho = ((centred * c2).sum(0) / (centred.norm(dim=0) * c2.norm(dim=0)).clamp_min(1e-12))
+        rms = lambda t: float(t.pow(2).mean().sqrt())  # noqa: E731
+        out.append({"layer": l + 1, "std": float(z.std(0).mean()),
+                    "dead": float(((z > 0).sum(0) == 0).to(z.dtype).mean()),
+                    "rank": float(rank), "rho": float(rho.mean()),
+                    "pred": rms(z - z2), "hebb": rms(p.lambda_hebb * d / (var + p.xi)),
+                    "decorr": rms(decorr)})
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--out", required=True, help="JSON file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    cfg = config.load(args.config, args.overrides)
+    built = build(cfg)
+    probe = built.train_set[:PROBE]
+    x = one_hot(probe.x, built.rhm.v, built.net.dtype).to(built.net.device)
+    rows = torch.arange(len(probe))
+    trace = []
+
+    def progress(report: dict) -> None:
+        if report["phase"] != "local" or "test_error" not in report:
+            return
+        ctx = StepContext(rhm=built.rhm, batch=probe, step=0, pool=built.train_set, rows=rows)
+        with torch.no_grad():
+            layers = layer_statistics(built.rule, built.net, x, ctx)
+        trace.append({"epoch": report["epoch"], "step": report["step"],
+                      "loss": report["train_loss"], "layers": layers})
+        print(f"epoch {report['epoch']:4d} loss {report['train_loss']:+.4f} " + " | ".join(
+            f"L{s['layer']} diverged" if s.get("diverged") else
+            f"L{s['layer']} std {s['std']:.3g} dead {s['dead']:.2f} rank {s['rank']:.1f} "
+            f"rho {s['rho']:.2f} pred/hebb/dec {s['pred']:.2g}/{s['hebb']:.2g}/{s['decorr']:.2g}"
+            for s in layers), flush=True)
+
+    result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
+                   rhm=built.rhm, progress=progress)
+    S = metrics.sensitivity_matrix(built.net, built.rhm, built.test_set[:2000])
+    final = {"train_error": result.history["train_error"][-1],
+             "test_error": result.history["test_error"][-1],
+             # S_{k, L-k}: layer k against synonyms re-drawn below the level it spans
+             "S_matched": [float(S[k - 1, built.rhm.L - k]) for k in range(1, S.shape[0] + 1)],
+             "status": result.status, "steps": result.steps}
+    print(json.dumps(final))
+    with open(args.out, "w") as f:
+        json.dump({"config": cfg.to_toml(), "trace": trace, "final": final}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
