@@ -1,6 +1,7 @@
 """Why LPL does not learn the RHM: per-layer statistics and the size of each term of its update.
 
     python analyses/lpl_diagnosis.py models/lpl.toml --set rule.lambda_hebb=0.1 ... --out D.json
+    python analyses/lpl_diagnosis.py --plot D1.json D2.json ... --png figure.png
 
 Trains one LPL run exactly as ``plastisim run`` would (same build, same training loop) and, at
 every evaluation epoch of the local phase, measures on a fixed probe batch of training inputs,
@@ -46,10 +47,14 @@ def layer_statistics(rule, net, x, ctx) -> list[dict]:
             continue
         z, z2 = pair.rates()
         B, C, P = z.shape
-        mean, var = rule._statistics(l, z)
-        d = z - mean
-        _, d_off = off_diagonal_covariance(d)
-        decorr = 4 * p.lambda_decorr * B * d_off / (C * (C - 1) * max(B - 1, 1))
+        if hasattr(rule, "_statistics"):          # LPL's traces; other rules: a control
+            mean, var = rule._statistics(l, z)
+            d = z - mean
+            _, d_off = off_diagonal_covariance(d)
+            decorr = 4 * p.lambda_decorr * B * d_off / (C * (C - 1) * max(B - 1, 1))
+            hebb = p.lambda_hebb * d / (var + p.xi)
+        else:
+            decorr = hebb = torch.full_like(z, float("nan"))
         centred = z - z.mean(0, keepdim=True)
         cov = torch.einsum("bip,bjp->pij", centred, centred) / (B - 1)
         if not torch.isfinite(cov).all():         # a diverged run
@@ -64,17 +69,53 @@ def layer_statistics(rule, net, x, ctx) -> list[dict]:
         out.append({"layer": l + 1, "std": float(z.std(0).mean()),
                     "dead": float(((z > 0).sum(0) == 0).to(z.dtype).mean()),
                     "rank": float(rank), "rho": float(rho.mean()),
-                    "pred": rms(z - z2), "hebb": rms(p.lambda_hebb * d / (var + p.xi)),
+                    "pred": rms(z - z2), "hebb": rms(hebb),
                     "decorr": rms(decorr)})
     return out
 
 
+def plot(files: list[str], png: str) -> None:
+    """Partner correlation ρ and the Hebbian / predictive ratio per layer against steps, one
+    line style per run (its λ₁, λ₂, lr in the legend)."""
+    import tomllib
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
+    for file, style in zip(files, ["-", "--", ":", "-.", (0, (5, 1))]):
+        with open(file) as f:
+            run = json.load(f)
+        rule = tomllib.loads(run["config"])["rule"]
+        label = (f"λ₁={rule.get('lambda_hebb', 1.0):g}, λ₂={rule.get('lambda_decorr', 10.0):g}, "
+                 f"lr={rule['lr']:g}")
+        steps = [t["step"] for t in run["trace"]]
+        for k, colour in zip(range(3), ["C0", "C1", "C2"]):
+            stats = [t["layers"][k] for t in run["trace"]]
+            axes[0].plot(steps, [s["rho"] for s in stats], ls=style, c=colour,
+                         label=label if k == 0 else None)
+            axes[1].plot(steps, [s["hebb"] / s["pred"] for s in stats], ls=style, c=colour)
+            axes[2].plot(steps, [s["dead"] for s in stats], ls=style, c=colour)
+    for ax, name in zip(axes, ["partner correlation ρ", "RMS Hebbian / RMS predictive term",
+                               "fraction of silent units"]):
+        ax.set(xscale="log", xlabel="local plasticity steps", ylabel=name)
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7, title="line style (colour: layer 1, 2, 3)", title_fontsize=7)
+    fig.savefig(png, dpi=130)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config")
+    parser.add_argument("config", nargs="?")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument("--out", required=True, help="JSON file")
+    parser.add_argument("--out", help="JSON file")
+    parser.add_argument("--plot", nargs="+", metavar="JSON", help="plot these runs instead")
+    parser.add_argument("--png", default="lpl_diagnosis.png")
     args = parser.parse_args(argv)
+    if args.plot:
+        return plot(args.plot, args.png)
+    if not args.config or not args.out:
+        parser.error("need CONFIG and --out (or --plot)")
     torch.set_num_threads(1)
     cfg = config.load(args.config, args.overrides)
     built = build(cfg)
