@@ -7,7 +7,10 @@
 - Every output path is checked before any work (``check_output_path``): its folder exists, is
   a folder and is writable (a probe file is created and removed, so read-only mounts and
   /proc are refused too), the path is not a folder, has the expected extension, and an
-  existing path is a regular file that is replaced only with ``overwrite``.
+  existing path is a regular file that is replaced only with ``overwrite``. With
+  ``make_folder`` (the commands' ``--out``) a missing folder is accepted when it can be made:
+  its nearest existing ancestor is a writable folder; ``make_parent`` creates it (with its
+  parents) once the work is about to be written, so a refused command leaves no folder.
 - A new file may be written in place (a streamed recording is readable while it grows); a file
   that replaces an existing one is written beside it, under ``.<name>.tmp<pid>`` in the same
   folder, and moved over it (``os.replace``, atomic on one filesystem) once complete, so an
@@ -34,29 +37,49 @@ def beside(path: str | Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
-def _check_writable(folder: Path) -> None:
-    """Create and remove a probe file in ``folder`` (access(2) says yes to root on /proc)."""
+def _unwritable(folder: Path) -> str:
+    """Why ``folder`` is not writable ("" if it is): a probe file is created and removed
+    (access(2) says yes to root on /proc)."""
     try:
         handle, probe = tempfile.mkstemp(prefix=".plastisim-probe-", dir=folder)
     except OSError as err:
-        raise ConfigError(f"output folder {str(folder)!r} is not writable: "
-                          f"{err.strerror or err}") from None
+        return str(err.strerror or err)
     os.close(handle)
     os.unlink(probe)
+    return ""
 
 
 def _check_folder(folder: Path, make: bool = False) -> None:
+    """``folder`` is a writable folder or, with ``make``, can be created: its nearest existing
+    ancestor is a writable folder (nothing is created here: ``make_parent``)."""
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"output folder {str(folder)!r} is a file, not a folder")
-    if not folder.exists():
-        if not make:
-            raise ConfigError(f"output folder {str(folder)!r} does not exist")
-        try:
-            folder.mkdir(parents=True)
-        except OSError as err:
-            raise ConfigError(f"output folder {str(folder)!r} cannot be created: "
-                              f"{err.strerror or err}") from None
-    _check_writable(folder)
+    if folder.exists():
+        why = _unwritable(folder)
+        if why:
+            raise ConfigError(f"output folder {str(folder)!r} is not writable: {why}")
+        return
+    if not make:
+        raise ConfigError(f"output folder {str(folder)!r} does not exist")
+    ancestor = next((p for p in folder.parents if p.exists()), None)   # "/" or "." at last
+    if ancestor is None or not ancestor.is_dir():
+        why = f"{str(ancestor)!r} is a file, not a folder" if ancestor else "nothing of it exists"
+    else:
+        why = _unwritable(ancestor)
+        why = why and f"{str(ancestor)!r} is not writable: {why}"
+    if why:
+        raise ConfigError(f"output folder {str(folder)!r} cannot be created: {why}")
+
+
+def make_parent(path: str | Path) -> Path:
+    """Create the folder of ``path`` and its parents where missing (``make_folder``)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"output folder {str(path.parent)!r} cannot be created: "
+                          f"{err.strerror or err}") from None
+    return path
 
 
 def check_output_path(path: str | Path, overwrite: bool = False, suffix: str | None = None, *,
@@ -80,12 +103,13 @@ def check_output_path(path: str | Path, overwrite: bool = False, suffix: str | N
 
 
 def check_output_folder(path: str | Path) -> Path:
-    """A folder to write into (a sweep's ``--out``): not a file; it or its parent writable."""
+    """A folder to write into (a sweep's ``--out``): not a file; writable, or missing and
+    creatable with its missing parents (the caller creates it)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--out {str(path)!r} is a file; need a folder (it receives runs/ "
                           "and sweep.nc)")
-    _check_folder(path if path.exists() else path.parent)
+    _check_folder(path, make=True)
     return path
 
 
@@ -94,8 +118,9 @@ class Output:
     write (the path when new, a temporary name beside it when it replaces a file)."""
 
     def __init__(self, path: str | Path, overwrite: bool = False, suffix: str | None = None,
-                 field: str = "output"):
-        self.path = check_output_path(path, overwrite, suffix, field=field)
+                 field: str = "output", make_folder: bool = False):
+        self.path = check_output_path(path, overwrite, suffix, field=field,
+                                      make_folder=make_folder)
         self.replaces = self.path.exists()
         self.work = beside(self.path) if self.replaces else self.path
 

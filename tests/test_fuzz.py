@@ -193,7 +193,8 @@ OTHER_CASES = [
     # run: output paths
     case(f"{RUN} --out {{D}}/existing.nc", "existing.nc", "--overwrite"),
     case(f"{RUN} --out {{D}}/existing.nc --record weights=all", "existing.nc", "--overwrite"),
-    case(f"{RUN} --out {{D}}/nodir/x.nc", "{D}/nodir"),
+    case(f"{RUN} --out {{D}}/afile/nodir/x.nc", "{D}/afile/nodir", "cannot be created"),
+    case(f"{RUN} --out /proc/nodir/x.nc", "/proc/nodir", "cannot be created"),
     case(f"{RUN} --out {{D}}/afile/x.nc", "{D}/afile"),
     case(f"{RUN} --out /proc/x.nc", "/proc"),
     case(f"{RUN} --out {{D}}/x.txt", "{D}/x.txt", ".nc"),
@@ -215,6 +216,9 @@ OTHER_CASES = [
     case("sweep {D}/S.toml --out {D}/sweepdir --workers 0", "sweep.nc", "--overwrite"),
     case("sweep {D}/S.toml --out /proc/sweep --workers 0", "/proc"),
     case("sweep {D}/S.toml --out {D}/afile/sub --workers 0", "{D}/afile"),
+    case("sweep {D}/S.toml --out {D}/afile/sub/x --workers 0", "{D}/afile/sub/x",
+         "cannot be created"),
+    case("sweep {D}/S.toml --out /proc/nodir/sweep --workers 0", "/proc", "cannot be created"),
     case("sweep {D}/S.toml --out {D}/fresh --workers -1", "workers", "-1"),
     case("sweep {D}/S.toml --out {D}/fresh --workers 0 --threads 0", "threads", "0"),
     # protocol
@@ -253,7 +257,8 @@ OTHER_CASES = [
          ".nc"),
     case("protocol stdp_window --rule pair --dt-step-ms 50 --out {D}/existing.nc",
          "existing.nc", "--overwrite"),
-    case("protocol stdp_window --rule pair --dt-step-ms 50 --out {D}/nodir/p.nc", "{D}/nodir"),
+    case("protocol stdp_window --rule pair --dt-step-ms 50 --out {D}/afile/nodir/p.nc",
+         "{D}/afile/nodir", "cannot be created"),
     case("protocol stdp_window --rule pair --dt-step-ms 50 --out {D}/afile/p.nc", "{D}/afile"),
     case("protocol stdp_window --rule pair --dt-step-ms 50 --out /proc/p.nc", "/proc"),
     # report
@@ -296,7 +301,7 @@ OTHER_CASES = [
     case("demo --width -3", "--width", "-3"),
     case("demo --width abc", "--width", "abc"),
     case("demo --out /proc/demo.png", "/proc"),
-    case("demo --out {D}/nodir/demo.png", "{D}/nodir"),
+    case("demo --out {D}/afile/nodir/demo.png", "{D}/afile/nodir", "cannot be created"),
     case("demo --out {D}/afile/demo.png", "{D}/afile"),
     case("demo --out {D}/demo.txt", "{D}/demo.txt", ".png"),
     case("demo --out {D}/existing.png", "existing.png", "--overwrite"),

@@ -75,6 +75,55 @@ def test_output_paths_are_checked_up_front(tmp_path, name, message):
     assert outputs.check_output_path(tmp_path / "keep.nc", overwrite=True) == tmp_path / "keep.nc"
 
 
+@pytest.mark.parametrize("name, message", [
+    ("new/deeper/x.nc", ""),
+    ("file.txt/sub/x.nc",
+     "output folder '{tmp}/file.txt/sub' cannot be created: '{tmp}/file.txt' is a file, not a "
+     "folder"),
+    ("/proc/nodir/x.nc", "output folder '/proc/nodir' cannot be created: '/proc' is not writable"),
+])
+def test_a_missing_folder_is_accepted_when_it_can_be_made(tmp_path, name, message):
+    """make_folder (the commands' --out): checked, not created; make_parent creates it."""
+    (tmp_path / "file.txt").write_text("x")
+    if name.startswith("/proc") and not Path("/proc/self").exists():
+        pytest.skip("needs /proc")
+    path = Path(name) if name.startswith("/") else tmp_path / name
+    if message:
+        with pytest.raises(ConfigError) as err:
+            outputs.check_output_path(path, suffix=".nc", make_folder=True)
+        assert str(err.value).startswith(message.format(tmp=tmp_path)), str(err.value)
+    else:
+        assert outputs.check_output_path(path, suffix=".nc", make_folder=True) == path
+        assert outputs.make_parent(path) == path and path.parent.is_dir()
+        path.parent.rmdir()
+        path.parent.parent.rmdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_run_protocol_and_sweep_create_missing_output_folders(tiny, tmp_path, capsys):
+    run_out = tmp_path / "a" / "b" / "run.nc"
+    assert main(["run", str(tiny), "--out", str(run_out), "--quiet"]) == 0
+    proto = tmp_path / "p" / "q" / "w.nc"
+    assert main(["protocol", "stdp_window", "--rule", "pair", "--dt-step-ms", "25", "--pairings",
+                 "5", "--out", str(proto), "--quiet"]) == 0
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text(f'base = "{tiny.as_posix()}"\n[axes]\nseed = [0]\n')
+    folder = tmp_path / "runs" / "scaling" / "x"           # runs/scaling does not exist
+    assert main(["sweep", str(sweep_file), "--out", str(folder), "--workers", "0",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert run_out.is_file() and proto.is_file() and proto.with_suffix(".png").is_file()
+    assert (folder / "sweep.nc").is_file()
+    # made only once every input is accepted: a refused command leaves no folder behind
+    assert main(["run", str(tiny), "--out", str(tmp_path / "n" / "x.nc"), "--threads", "0",
+                 "--quiet"]) == 2
+    _one_line_error(capsys, "--threads=0 is impossible")
+    assert main(["protocol", "stdp_window", "--rule", "pair", "--threads", "0", "--out",
+                 str(tmp_path / "n" / "w.nc"), "--quiet"]) == 2
+    _one_line_error(capsys, "--threads=0 is impossible")
+    assert not (tmp_path / "n").exists()
+
+
 def test_run_never_replaces_without_overwrite_and_replaces_with_it(tiny, tmp_path, capsys):
     out = tmp_path / "x.nc"
     out.write_bytes(PRECIOUS)

@@ -139,10 +139,15 @@ def test_bad_record_input_fails_before_training(tmp_path, capsys, args, message)
 def test_bad_record_paths_and_existing_files(tmp_path, capsys):
     assert main(["run", "models/bp.toml", *FAST, "--record", "weights=all"]) == 2
     assert "trajectories are written into the run's file; pass --out" in capsys.readouterr().err
-    missing = tmp_path / "nope" / "x.nc"
-    assert main(["run", "models/bp.toml", *FAST, "--out", str(missing), "--record",
+    (tmp_path / "afile").write_text("a file, not a folder")
+    impossible = tmp_path / "afile" / "nope" / "x.nc"
+    assert main(["run", "models/bp.toml", *FAST, "--out", str(impossible), "--record",
                  "weights=all"]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "afile' is a file, not a folder" in capsys.readouterr().err
+    missing = tmp_path / "new" / "x.nc"                  # a missing folder is created
+    assert main(["run", "models/bp.toml", *FAST, "--out", str(missing), "--record",
+                 "weights=w1,every=1"]) == 0
+    assert xr.open_dataset(missing)["weight_w1"].sizes["step"] == 7
     existing = tmp_path / "keep.nc"
     existing.write_bytes(b"precious")
     assert main(["run", "models/bp.toml", *FAST, "--out", str(existing), "--record",

@@ -40,17 +40,16 @@ def _config(rule: str, params: dict, epochs: int, width: int):
 
 def _demo(args: argparse.Namespace) -> int:
     from ..errors import check_int
-    from ..outputs import check_output_path
+    from ..outputs import check_output_path, make_parent
     from .options import threads, torch_threads
 
     width = check_int("--width", int(args.width) if str(args.width).isdigit() else args.width, 1)
-    png = check_output_path(args.out, args.overwrite, ".png", field="--out",
-                            make_folder=args.out == DEFAULT_OUT)
+    png = check_output_path(args.out, args.overwrite, ".png", field="--out", make_folder=True)
     n_threads = threads(args)
     with torch_threads(n_threads):
         rows, curves = _train_all(width, args.quiet)
     _print_table(rows, width, n_threads)
-    _plot(curves, png, width, n_threads)
+    _plot(curves, make_parent(png), width, n_threads)
     print(f"wrote {png}")
     return 0
 
@@ -120,7 +119,7 @@ def add_parsers(sub) -> None:
     demo = sub.add_parser("demo", help="headline comparison on a small RHM (a few minutes)")
     demo.add_argument("--width", default=64, help="channels per hidden layer (default 64)")
     demo.add_argument("--out", default=DEFAULT_OUT, help=f"PNG of the learning curves (default "
-                      f"{DEFAULT_OUT}; its folder is created for the default only)")
+                      f"{DEFAULT_OUT}; a missing folder is created)")
     add_overwrite(demo, "an existing --out PNG")
     add_threads(demo)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")

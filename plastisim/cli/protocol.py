@@ -44,7 +44,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--synapses", help="poisson: synapses per condition (default 1000)")
     p.add_argument("--seed", help="poisson: seed of the torch.Generator (default 0)")
     p.add_argument("--warmup", help="poisson: seconds before plasticity starts (default 1)")
-    p.add_argument("--out", help="netCDF file to write (default NAME.nc); PNG next to it")
+    p.add_argument("--out", help="netCDF file to write (default NAME.nc); PNG next to it; a "
+                   "missing folder is created")
     add_overwrite(p, "an existing --out file and its PNG")
     add_threads(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -153,7 +154,7 @@ def run_protocol(args: argparse.Namespace) -> int:
     from .. import record
     from ..environment import environment
     from ..interrupt import hold
-    from ..outputs import check_output_path
+    from ..outputs import check_output_path, make_parent
     from ..protocols import PROTOCOLS, event_rule
     from .options import threads, torch_threads
 
@@ -162,8 +163,10 @@ def run_protocol(args: argparse.Namespace) -> int:
         raise unknown("protocol", args.name, PROTOCOLS)
     rule = event_rule(args.rule, **_rule_params(args))
     kwargs = _protocol_kwargs(args)
-    out = check_output_path(args.out or f"{args.name}.nc", args.overwrite, ".nc", field="--out")
-    png = check_output_path(out.with_suffix(".png"), args.overwrite, ".png", field="--out")
+    out = check_output_path(args.out or f"{args.name}.nc", args.overwrite, ".nc", field="--out",
+                            make_folder=True)
+    png = check_output_path(out.with_suffix(".png"), args.overwrite, ".png", field="--out",
+                            make_folder=True)
     n_threads = threads(args)
     # run, with a progress bar on a terminal (SIGINT / SIGTERM: stop, nothing written)
     from tqdm import tqdm
@@ -180,6 +183,7 @@ def run_protocol(args: argparse.Namespace) -> int:
     ds.attrs["history"] = f"{now}: {_command(args)}\n{ds.attrs['history']}"
     ds.attrs.update(environment(), torch_threads=n_threads)
     with hold():
+        make_parent(out)
         record.write(ds, out)
         plot(ds, png)
     print(summary(ds))

@@ -25,7 +25,7 @@ LOSS_LABELS = {"joint": "train loss (cross-entropy)",
 def _report(args: argparse.Namespace) -> int:
     from .. import analysis, record
     from ..interrupt import hold
-    from ..outputs import check_output_path
+    from ..outputs import check_output_path, make_parent
     from .options import save_png
 
     ds = record.open_input(args.file)
@@ -56,6 +56,7 @@ def _report(args: argparse.Namespace) -> int:
         drawn[path] = fig
     with hold():
         for path, fig in drawn.items():
+            make_parent(path)
             save_png(fig, path, f"plastisim report {args.file}", dpi=110)
             plt.close(fig)
             print(f"wrote {path}")

@@ -41,8 +41,8 @@ def _run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config, args.set + record_overrides(args.record))
     warning = inherited_lr_warning(args.config, args.set)
     out = args.out or cfg.record.path or None
-    output = (Output(out, args.overwrite, ".nc", field="--out" if args.out else "record.path")
-              if out else None)
+    output = (Output(out, args.overwrite, ".nc", field="--out" if args.out else "record.path",
+                     make_folder=True) if out else None)
     if cfg.record.active and not out:
         raise ConfigError("record: trajectories are written into the run's file; pass --out or "
                           "set record.path")
@@ -65,8 +65,12 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
     from ..train import train
     from .progress import phase_bars
 
+    from ..outputs import make_parent
+
     monitor, bars = None, phase_bars(args.quiet)
     try:
+        if output is not None:
+            make_parent(output.path)    # a missing --out folder, now that the input is accepted
         if cfg.record.active:
             monitor = make_monitor(cfg, built, output.work)
         result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
@@ -171,7 +175,8 @@ def add_parsers(sub) -> None:
     run.add_argument("config", type=Path, help="model TOML file")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a config value (repeatable)")
-    run.add_argument("--out", help="netCDF file to write (default: [record] path, or none)")
+    run.add_argument("--out", help="netCDF file to write (default: [record] path, or none); a "
+                     "missing folder is created")
     add_overwrite(run, "an existing --out file")
     run.add_argument("--record", metavar="KEY=VALUE,...", help="record trajectories into the "
                      "run's file, e.g. weights=all,every=100 (keys of [record]; "

@@ -139,7 +139,8 @@ def add_parsers(sub) -> None:
     parser = sub.add_parser("sweep", help="a parameter study (sweep TOML file), merged into one "
                                           "netCDF dataset")
     parser.add_argument("file", type=Path, help="sweep TOML file (see docs/sweeps.md)")
-    parser.add_argument("--out", type=Path, help="output folder (runs/, sweep.nc)")
+    parser.add_argument("--out", type=Path, help="output folder (runs/, sweep.nc); created with "
+                        "its missing parents")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
                        help="local processes (default: number of CPUs; 0: in this process)")
