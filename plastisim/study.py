@@ -73,7 +73,8 @@ def _per_rate(ds: xr.Dataset, by: str) -> tuple[xr.DataArray, xr.DataArray, xr.D
 def select_lr(ds: xr.Dataset, dim: str = LR, by: str = "loss") -> xr.Dataset:
     """``ds`` with the ``dim`` axis replaced by the rate chosen at every other point but the
     seeds (module docstring); ``lr`` becomes a coordinate over those points. Reads only
-    ``train_loss``, ``train_error``, ``status``, ``steps`` and ``rule_name``."""
+    ``train_loss``, ``train_error``, ``status``, ``steps`` and ``rule_name``. A dataset
+    without a ``dim`` axis (no ``rule.lr`` swept) is a ConfigError naming its dimensions."""
     if dim not in ds.dims:
         raise impossible("dim", dim, f"need a dimension of the dataset: {', '.join(ds.dims)}")
     mean_score, mean_steps, all_converged = _per_rate(ds, by)

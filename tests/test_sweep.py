@@ -441,6 +441,7 @@ def test_analyses_sweep_files_load():
         cfg = point.config
         assert (cfg.rhm.m, cfg.rhm.L, cfg.network.width) == (4, 3, 256)
         assert cfg.rule.params["view_level"] == "matched"
+        assert cfg.rule.params["views_from"] == "sampler"    # §2's oracle views, not the default
         assert cfg.rule.params["readout_epochs"] == 1000
         assert cfg.train.epochs == max(math.ceil(6000 * 128 / cfg.train.n_train), 30)
     # the same data and initial weights as the masking study at every seed

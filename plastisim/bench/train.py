@@ -8,6 +8,9 @@ batch 128), and in the same run the same network and update written by hand in p
 * ``dfa`` and the local rules: the explicit path is compared with hand-written bp
   (``ratio_to_bp``), and ``dfa`` also with a hand-written DFA update (plain tensors).
 
+The batch is the first ``batch_size`` rows of a training set of P = 4 n_c·m^L inputs, and
+the rules get the step context of ``plastisim.train`` (the training set as ``pool``, the
+batch's ``rows`` in it), so that a layerwise rule draws its partners as in training.
 Repeats are interleaved (explicit, reference, explicit, ...) so that load on the machine affects
 both alike; the figure is the median. Each row also gives the step's arithmetic — the
 floating-point operations of its matrix products (mm, bmm, conv), counted by torch's
@@ -30,13 +33,20 @@ from ..rules.base import StepContext
 from .timing import machine
 
 
-def _explicit_step(rule_name: str, rhm: RHM, width: int, batch, x, y):
+def step_context(rhm: RHM, batch_size: int, n_train: int | None = None) -> StepContext:
+    """The context of one local step as ``plastisim.train`` builds it: a training set of
+    ``n_train`` inputs (default 4 n_c·m^L) as ``pool``, the batch its first rows."""
+    pool = rhm.sample(n_train or max(4 * rhm.n_star, batch_size), seed=0)
+    rows = torch.arange(batch_size)
+    return StepContext(rhm=rhm, batch=pool[rows], pool=pool, rows=rows)
+
+
+def _explicit_step(rule_name: str, rhm: RHM, width: int, ctx: StepContext, x, y):
     net = hierarchy(rhm, width, seed=0)
     rule = rules.get(rule_name)
     rule.prepare(net)
     tensors = {**net.weights(), **getattr(rule, "extra_parameters", dict)()}
     opt = torch.optim.SGD(list(tensors.values()), lr=1e-3, momentum=0.9)
-    ctx = StepContext(rhm=rhm, batch=batch)
     local = getattr(rule, "phases", ("joint",))[0] == "local"
 
     def step():
@@ -128,14 +138,14 @@ def bench_train(widths=(64, 256, 1024), rule_names=("bp", "dfa"), batch_size: in
                 repeats: int = 5, inner: int = 5) -> dict:
     """Samples/s per rule and width, with ratios to the hand-written references (docstring)."""
     rhm = RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
-    batch = rhm.sample(batch_size, seed=0)
-    x, y = one_hot(batch.x, rhm.v), batch.y
+    ctx = step_context(rhm, batch_size)
+    x, y = one_hot(ctx.batch.x, rhm.v), ctx.batch.y
     rows = []
     for width in widths:
         steps = {f"hand_bp_conv1d": _hand_bp_step(width, x, y, conv=True),
                  f"hand_bp_matmul": _hand_bp_step(width, x, y, conv=False),
                  "hand_dfa": _hand_dfa_step(width, x, y)}
-        steps.update({name: _explicit_step(name, rhm, width, batch, x, y) for name in rule_names})
+        steps.update({name: _explicit_step(name, rhm, width, ctx, x, y) for name in rule_names})
         flops = {name: _matmul_flops(steps[name]) for name in rule_names}
         secs = _interleaved(steps, repeats, inner)
         hand_bp = min(secs["hand_bp_conv1d"], secs["hand_bp_matmul"])
