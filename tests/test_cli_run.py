@@ -46,7 +46,7 @@ def test_diverging_run_keeps_its_file(tmp_path):
     assert ds.attrs["status"] == "diverged" and ds.eval_step.size >= 1
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_INPUT = [
     (["--set", "rule.name=clap"], "rule 'clap' is unknown; available: bp,"),
     (["--set", "network.width=0"], "network.width=0 is impossible"),
     (["--set", "rhm.mm=4"], "rhm.mm is not a known key; available: v, n_classes, m, s, L, seed"),
@@ -54,19 +54,33 @@ def test_diverging_run_keeps_its_file(tmp_path):
     (["--set", "train.epochs=ten"], "train.epochs='ten' has the wrong type: need int"),
     (["--device", "tpu"], "device='tpu' is not available on this machine; available: auto, cpu"),
     (["--set", "train.n_train=200000"], "train.n_train+n_test=210000 is impossible"),
-])
-def test_bad_input_is_one_line_exit_2(args, message):
-    proc = plastisim("run", "models/bp.toml", "--quiet", *args)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert message in proc.stderr
+]
 
 
-def test_missing_config_file_and_bad_override():
-    proc = plastisim("run", "models/nope.toml")
-    assert proc.returncode == 2 and "does not exist" in proc.stderr
-    proc = plastisim("run", "models/bp.toml", "--set", "width=3")
-    assert proc.returncode == 2 and "not of the form section.key=value" in proc.stderr
+@pytest.mark.parametrize("args, message", BAD_INPUT)
+def test_bad_input_is_one_line_exit_2(args, message, capsys):
+    assert main(["run", str(ROOT / "models" / "bp.toml"), "--quiet", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert message in captured.err and captured.out == ""
+
+
+def test_bad_input_of_the_process_is_one_line_exit_2():
+    """The same from ``python -m plastisim.cli`` (one case of each kind: the process's exit
+    status and stderr; the cases above run in this process, through the same ``main``)."""
+    for args, message in (BAD_INPUT[0], (["--set", "width=3"], "not of the form "
+                                         "section.key=value")):
+        proc = plastisim("run", "models/bp.toml", "--quiet", *args)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert message in proc.stderr
+
+
+def test_missing_config_file_and_bad_override(capsys):
+    assert main(["run", str(ROOT / "models" / "nope.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["run", str(ROOT / "models" / "bp.toml"), "--set", "width=3"]) == 2
+    assert "not of the form section.key=value" in capsys.readouterr().err
 
 
 def test_rules_table_lists_every_rule_with_its_factors(capsys):

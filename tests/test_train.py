@@ -11,10 +11,11 @@ from plastisim.train import TrainOptions, evaluation_epochs, train
 
 
 def test_bp_learns_a_small_rhm(device):
-    """v = n_c = m = 8, L = 2 (n_c m^L = 512, P_max = 4096), P = 4 n_c m^L: < 10% of chance."""
+    """v = n_c = m = 8, L = 2 (n_c m^L = 512, P_max = 4096), P = 4 n_c m^L: < 10% of chance.
+    Width 64 (half the time of 128, the same test error 0.007; train loss 0.016)."""
     rhm = ps.RHM(v=8, n_classes=8, m=8, s=2, L=2, seed=0)
     train_set, test_set = rhm.split(4 * rhm.n_star, rhm.P_max - 4 * rhm.n_star, seed=1)
-    net = hierarchy(rhm, 128, seed=0, device=device)
+    net = hierarchy(rhm, 64, seed=0, device=device)
     result = train(net, rules.get("bp"), train_set, test_set, TrainOptions(epochs=300))
     assert result.final["train_loss"] < 0.02
     assert result.final["test_error"] < 0.1 * (1 - 1 / rhm.n_classes)
@@ -51,3 +52,30 @@ def test_evaluation_epochs_are_log_spaced_and_bounded():
     gaps = [b / a for a, b in zip(points[5:], points[6:])]
     assert max(gaps) < 1.5 and min(gaps) > 1.0
     assert evaluation_epochs(1, 30) == {1}
+
+
+def test_the_train_bench_gives_local_rules_the_training_set(monkeypatch):
+    """plastisim.bench.train steps a rule with the context plastisim.train builds: the training
+    set as ``pool`` and the batch's ``rows`` in it (layerwise rules draw partners there)."""
+    from plastisim.bench import train as bench
+
+    contexts, get = [], rules.get
+
+    def spying_get(name, **params):
+        rule = get(name, **params)
+        step = rule.step
+
+        def recorded(net, x, y, ctx=None, *args):
+            contexts.append(ctx)
+            return step(net, x, y, ctx, *args)
+        rule.step = recorded if getattr(rule, "phases", ("joint",))[0] == "local" else step
+        return rule
+
+    monkeypatch.setattr(bench.rules, "get", spying_get)
+    out = bench.bench_train(widths=(8,), rule_names=("bp", "vicreg"), repeats=1, inner=1)
+    assert [row["rule"] for row in out["rows"] if "rule" in row] == ["bp", "vicreg"]
+    rhm = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
+    assert contexts and all(c is contexts[0] for c in contexts)
+    ctx = contexts[0]
+    assert len(ctx.pool) == 4 * rhm.n_star and ctx.rows.tolist() == list(range(128))
+    assert torch.equal(ctx.batch.x, ctx.pool.x[ctx.rows])
