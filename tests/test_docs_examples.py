@@ -267,7 +267,7 @@ def _sandbox(tmp_path: Path) -> Path:
     box = tmp_path / "sandbox"
     shutil.copytree(ROOT / "models", box / "models")
     shutil.copytree(ROOT / "analyses", box / "analyses",
-                    ignore=shutil.ignore_patterns("results", "__pycache__"))
+                    ignore=shutil.ignore_patterns("__pycache__"))
     (box / "runs").mkdir()
     return box
 
