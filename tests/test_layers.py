@@ -15,7 +15,7 @@ LAYERS = [
               "selection", "resources"]),
     ("files", ["record", "live", "data"]),                # netCDF, CSV
     ("core", ["traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "train",
-              "monitor", "analysis", "testing"]),         # monitor, analysis: files via record
+              "ensemble", "monitor", "analysis", "testing"]),         # monitor, analysis: files via record
     ("studies", ["protocols", "study"]),
     ("config", ["config"]),
     ("run", ["run"]),

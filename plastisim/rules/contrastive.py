@@ -106,10 +106,22 @@ class ContrastiveRule(LayerwiseRule):
         return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}
 
     def _pair_signs(self, B: int, device) -> Tensor | None:
-        """CLAPP: +1 (positive) or −1 (negative) per stream; None for CLAPP-s and InfoNCE."""
+        """CLAPP: +1 (positive) or −1 (negative) per stream; None for CLAPP-s and InfoNCE.
+
+        Taken from ``drawn`` when an ensemble has drawn them (``step_draws``), else drawn here.
+        """
         if self.kind != "clapp":
             return None
+        if self.drawn:
+            return self.drawn.pop(0)
         return torch.randint(2, (B,), generator=self.generator).to(device) * 2 - 1
+
+    def step_draws(self, batch_size: int, device) -> list[Tensor]:
+        """The random numbers one local step draws, in the order it draws them: CLAPP's pair
+        signs of every trained layer (grammar-free pairings; views draw more)."""
+        trained = sum(kind != "frozen" for kind in self.kinds)
+        return [self._pair_signs(batch_size, device) for _ in range(trained)] \
+            if self.kind == "clapp" else []
 
     def layer_loss(self, l: int, c: Tensor, t: Tensor) -> Tensor:
         W = self.predictors[f"pred{l + 1}"]

@@ -108,6 +108,8 @@ class LayerwiseRule:
     phases: tuple[str, ...] = ("local", "readout")
     state: dict = field(default_factory=dict, repr=False)
     generator: torch.Generator | None = field(default=None, repr=False)
+    #: random numbers of the next step drawn beforehand (an ensemble's members: ``step_draws``)
+    drawn: list[Tensor] = field(default_factory=list, repr=False)
 
     def prepare(self, net: Network) -> None:
         """Seed the rule's generator; fix each hidden layer's pairing (``layer_kinds``) and the
@@ -225,6 +227,10 @@ class LayerwiseRule:
                 updates[name] = torch.zeros_like(t)
         total = torch.stack(losses).sum() if losses else torch.zeros((), dtype=x.dtype)
         return StepResult(loss=total.detach(), updates=updates)
+
+    def step_draws(self, batch_size: int, device) -> list[Tensor]:
+        """The random numbers one local step draws from ``generator``, in order (none here)."""
+        return []
 
     def layer_signals(self, l: int, z: Tensor, z2: Tensor):
         raise NotImplementedError

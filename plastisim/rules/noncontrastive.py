@@ -189,7 +189,7 @@ class LPLRule(PredictiveRule):
              .add_(d_off, alpha=4 * p.lambda_decorr * B / (P * C * (C - 1) * max(B - 1, 1))))
         # decay traces toward this step's activity
         rate = 1 - math.exp(-1 / p.tau_stats)
-        self.state[l] = (mean.add_(d, alpha=rate), var.lerp_(d_squared, rate))
+        self.state[l] = (mean.add_(d, alpha=rate), var.add_(d_squared - var, alpha=rate))
         return loss.detach(), G, None, extra
 
     def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:

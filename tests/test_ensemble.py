@@ -1,0 +1,140 @@
+"""An ensemble's member i is the independent run with member i's settings (issue 14).
+
+Every rule family, float64, 100 steps: weights to 1e-9 relative, the same learning curve, status,
+message, steps and samples; a member that diverges stops alone; members that cannot be packed
+are refused in one line.
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import plastisim as ps
+from plastisim import rules
+from plastisim.ensemble import train_ensemble
+from plastisim.errors import ConfigError
+from plastisim.train import TrainOptions, train
+
+FEEDBACK = ("bp", "fa", "bp_nomask", "dfa", "sdfa", "drtp")
+SSL = {"clapp": {}, "clapp_s": {}, "infonce": {}, "vicreg": {"predictor": "linear"},
+       "lpl": {"predictor": "linear"}}
+
+
+def member(i: int, name: str, lr: float | None = None, epochs: int = 10, **extra):
+    """Member i: its own RHM, data, network, rule seed and learning rate; 10 steps an epoch."""
+    rhm = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=i)
+    train_set, test_set = rhm.split(n_train=320, n_test=100, seed=10 + i)
+    net = ps.hierarchy(rhm, 8, seed=i, dtype=torch.float64)
+    if name in FEEDBACK:
+        params = {"lr": 0.05 * (1 + i) if lr is None else lr, "feedback_seed": i}
+    else:
+        params = {"lr": 0.5 * (1 + i) if lr is None else lr, "seed": i, "pairs": "siblings",
+                  "readout_epochs": 3, "readout_lr": 0.5 + i, **SSL[name]}
+    rule = rules.get(name, **params, **extra)
+    return net, rule, train_set, test_set, TrainOptions(epochs=epochs, batch_size=32, seed=i)
+
+
+def run_both(members):
+    """(ensemble results, independent results, the members' nets after each)."""
+    solo = copy.deepcopy(members)
+    packed = train_ensemble(*[list(part) for part in zip(*members)])
+    alone = [train(*m) for m in solo]
+    return packed, alone, [m[0] for m in members], [m[0] for m in solo]
+
+
+def assert_same_run(packed, alone, net, reference, rtol=1e-9):
+    assert (packed.status, packed.message) == (alone.status, alone.message)
+    assert (packed.steps, packed.samples) == (alone.steps, alone.samples)
+    assert packed.phases == alone.phases
+    assert packed.history["phase"] == alone.history["phase"]
+    for key in ("epoch", "step", "train_error", "test_error", "lr"):
+        assert packed.history[key] == pytest.approx(alone.history[key], rel=rtol, nan_ok=True), key
+    assert packed.history["train_loss"] == pytest.approx(alone.history["train_loss"], rel=rtol,
+                                                         nan_ok=True)
+    for name, syn in net.synapses.items():
+        w, ref = syn.w, reference.synapses[name].w
+        if torch.isfinite(ref).all():
+            assert float((w - ref).norm() / ref.norm()) < rtol, name
+
+
+@pytest.mark.parametrize("name", FEEDBACK + tuple(SSL))
+def test_members_are_independent_runs(name):
+    members = [member(i, name) for i in range(3)]
+    initial = [m[0].synapses["w1"].w.clone() for m in members]
+    packed, alone, nets, references = run_both(members)
+    assert alone[0].steps >= 100
+    for p, a, net, ref in zip(packed, alone, nets, references):
+        assert_same_run(p, a, net, ref)
+    for w0, net in zip(initial, nets):       # every member learned: not a vacuous comparison
+        assert float((net.synapses["w1"].w - w0).norm() / w0.norm()) > 1e-3
+
+
+def test_rule_tensors_end_in_each_members_rule():
+    members = [member(i, "clapp", epochs=2) for i in range(2)]
+    solo = copy.deepcopy(members)
+    train_ensemble(*[list(part) for part in zip(*members)])
+    for (_, rule, *_), (net, reference, *rest) in zip(members, solo):
+        train(net, reference, *rest)
+        for key, value in reference.predictors.items():
+            assert torch.allclose(rule.predictors[key], value, rtol=1e-9, atol=0)
+
+
+def test_a_diverging_member_stops_alone():
+    members = [member(0, "bp"), member(1, "bp", lr=1e6), member(2, "bp")]
+    packed, alone, nets, references = run_both(members)
+    assert alone[1].status == "diverged" and packed[1].status == "diverged"
+    assert packed[1].message == alone[1].message
+    assert [r.status for r in packed] == [r.status for r in alone]
+    for p, a, net, ref in zip(packed, alone, nets, references):
+        assert_same_run(p, a, net, ref)
+
+
+def test_a_converging_member_stops_alone():
+    options = [TrainOptions(epochs=10, batch_size=32, seed=i, stop_loss=1.9) for i in range(3)]
+    members = [member(i, "bp", lr=lr)[:4] + (options[i],) for i, lr in enumerate([1e-3, 1, 1e-3])]
+    packed, alone, nets, references = run_both(members)
+    assert [r.status for r in packed] == ["max_epochs", "converged", "max_epochs"]
+    for p, a, net, ref in zip(packed, alone, nets, references):
+        assert_same_run(p, a, net, ref)
+
+
+def test_an_interruption_stops_every_member_at_one_step():
+    calls = iter(range(1000))
+    stop = lambda: "SIGINT" if next(calls) == 25 else ""          # noqa: E731
+    members = [member(i, "dfa") for i in range(2)]
+    results = train_ensemble(*[list(part) for part in zip(*members)], stop=stop)
+    assert [r.status for r in results] == ["interrupted"] * 2
+    assert [r.steps for r in results] == [25, 25]
+    assert results[0].message.startswith("SIGINT at step 25 (epoch 3")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"name": "dfa"}, "another rule"),
+    ({"momentum": 0.5}, "rule.momentum differs"),
+    ({"pairs": "views"}, "cannot run in an ensemble"),
+])
+def test_members_that_cannot_be_packed_are_refused(change, message):
+    name = change.pop("name", "clapp_s")
+    first, second = member(0, "clapp_s", epochs=1), member(1, name, epochs=1)
+    if change:
+        second = (second[0], rules.get("clapp_s", **{**vars(second[1].params), **change})
+                  ) + second[2:]
+        if "pairs" in change:
+            first = (first[0], rules.get("clapp_s", **{**vars(first[1].params), **change})
+                     ) + first[2:]
+    with pytest.raises(ConfigError, match=message):
+        train_ensemble(*[list(part) for part in zip(first, second)])
+
+
+def test_other_data_sizes_are_refused():
+    first, second = member(0, "bp", epochs=1), member(1, "bp", epochs=1)
+    second = second[:2] + (second[2][:64],) + second[3:]
+    with pytest.raises(ConfigError, match="same size"):
+        train_ensemble(*[list(part) for part in zip(first, second)])
+
+
+def test_one_member_is_an_ordinary_run():
+    packed, alone, nets, references = run_both([member(0, "vicreg", epochs=2)])
+    assert_same_run(packed[0], alone[0], nets[0], references[0])
