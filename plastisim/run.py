@@ -3,6 +3,7 @@
     cfg = config.load("models/bp.toml", ["rhm.m=4"])
     outcome = execute(cfg)            # TrainResult + xarray Dataset with provenance
     record.write(outcome.dataset, "runs/bp.nc")
+    outcomes = execute_ensemble([cfg_a, cfg_b])   # trained as one batch, each as if alone
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import xarray as xr
 
 from . import rules
 from .config import RunConfig
+from .ensemble import train_ensemble
 from .errors import ConfigError, impossible
 from .metrics import sensitivity_matrix
 from .monitor import Monitor
@@ -99,6 +101,7 @@ class Outcome:
     result: TrainResult
     dataset: xr.Dataset
     built: Built
+    ensemble: int = 1        # runs trained together with this one (execute_ensemble), itself too
 
 
 def run_attrs(cfg: RunConfig, built: Built) -> dict:
@@ -178,3 +181,20 @@ def execute(cfg: RunConfig, *, device: str | None = None, monitor=None,
     result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
                    rhm=built.rhm, monitor=monitor, progress=progress, catch=catch)
     return Outcome(result, describe(cfg, built, result), built)
+
+
+def execute_ensemble(cfgs: list[RunConfig], *, device: str | None = None,
+                     catch: bool = False) -> list[Outcome]:
+    """Build every config and train them together as one ensemble
+    (``ensemble.train_ensemble``): outcome i is that of ``execute(cfgs[i], catch=catch)`` but
+    for wall times (``elapsed_s``, ``samples_per_s`` are the ensemble's); the ensemble's size is
+    ``Outcome.ensemble``, not written to the Datasets, which equal those of runs alone.
+    ConfigError when a config does not build, or the configs differ in more than
+    ``ensemble.MEMBER_KEYS`` (or cannot be packed)."""
+    built = [build(cfg, device) for cfg in cfgs]
+    results = train_ensemble([b.net for b in built], [b.rule for b in built],
+                             [b.train_set for b in built], [b.test_set for b in built],
+                             [b.options for b in built], rhms=[b.rhm for b in built],
+                             catch=catch)
+    return [Outcome(result, describe(cfg, b, result), b, ensemble=len(cfgs))
+            for cfg, b, result in zip(cfgs, built, results)]

@@ -66,11 +66,12 @@ def summary_rows(ds) -> list[str]:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
+    from ..errors import ConfigError, check_int
     from ..interrupt import exit_code, signal_name
     from ..sweep import load, run_sweep
     from ..sweep.subset import subset
 
+    check_int("--ensemble", args.ensemble, 1)
     sweep = load(args.file)
     for text in args.only or []:
         dim, sep, values = text.partition("=")
@@ -80,7 +81,8 @@ def _sweep(args: argparse.Namespace) -> int:
     n_unique = len({p.hash for p in sweep.points})
     dims = " × ".join(f"{a.dim}[{len(a.values)}]" for a in sweep.axes) or "one point"
     if args.dry_run:
-        print(f"sweep {sweep.title}: {dims} = {len(sweep.points)} points, {n_unique} runs")
+        print(f"sweep {sweep.title}: {dims} = {len(sweep.points)} points, {n_unique} runs"
+              + _packs(sweep, args.ensemble))
         for point in sweep.points[:MAX_ROWS]:
             print(f"  {point.file}  " + ", ".join(f"{a.dim}={a.values[i]}" for a, i in
                                                   zip(sweep.axes, point.index)))
@@ -102,7 +104,7 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         report = run_sweep(sweep, args.out, workers=workers, scheduler=args.scheduler,
                            resume=args.resume, threads=args.threads, overwrite=args.overwrite,
-                           on_result=counted)
+                           ensemble=args.ensemble, on_result=counted)
     except KeyboardInterrupt as err:      # Interrupted, or a worker's own KeyboardInterrupt
         if bar is not None:
             bar.close()
@@ -119,13 +121,32 @@ def _sweep(args: argparse.Namespace) -> int:
     return _print_report(sweep, dims, report, args.threads)
 
 
+def _packs(sweep, ensemble: int) -> str:
+    """", in 5 packs (ensembles of up to 4)" for --dry-run; "" without --ensemble."""
+    if ensemble == 1:
+        return ""
+    from ..sweep.packing import pack
+
+    seen, tasks = set(), []
+    for point in sweep.points:
+        if point.hash not in seen:
+            seen.add(point.hash)
+            tasks.append((point.hash, point.config))
+    packs = pack(tasks, ensemble)
+    alone = sum(len(p) == 1 for p in packs)
+    return (f", in {len(packs)} tasks (ensembles of up to {ensemble}: "
+            f"{len(packs) - alone} ensembles, {alone} runs alone)")
+
+
 def _print_report(sweep, dims: str, report, threads: int) -> int:
     """The summary of a finished sweep; exit code 1 when points have no final values."""
     ds = report.dataset
     print(f"sweep {sweep.title}: {dims} = {len(sweep.points)} points; executor: "
           f"{report.executor}, {threads} torch thread(s) per run")
-    print(f"  computed {len(report.computed)} runs, skipped {len(report.skipped)} finished runs,"
-          f" in {report.elapsed:.1f} s")
+    packed = (f" as {report.packs} tasks (ensembles)" if report.packs < len(report.computed)
+              else "")
+    print(f"  computed {len(report.computed)} runs{packed}, skipped {len(report.skipped)} "
+          f"finished runs, in {report.elapsed:.1f} s")
     print("\n".join("  " + line for line in summary_rows(ds)))
     failed = report.failed
     if failed:
@@ -153,6 +174,12 @@ def add_parsers(sub) -> None:
                              "its run files and sweep.nc (each written beside, then moved)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per run (default 1: same numbers on any executor)")
+    parser.add_argument("--ensemble", type=int, default=1, metavar="N",
+                        help="train up to N runs that differ only in seeds and learning rates "
+                             "(rhm/network/train/rule seeds, rule.lr, rule.readout_lr) together "
+                             "as one batched ensemble per task: same files and sweep.nc, "
+                             "fewer, larger tasks (default 1: each run alone; not packed: "
+                             "rule.pairs=\"views\"; see docs/sweeps.md)")
     parser.add_argument("--only", action="append", metavar="DIM=VALUE[,VALUE]",
                         help="run only these values of an axis (repeatable), e.g. --only "
                              "rule=bp; the same runs as in the whole sweep (resumable)")

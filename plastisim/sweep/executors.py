@@ -1,12 +1,15 @@
 """Where runs execute: in this process, in local processes, or on a Dask distributed cluster.
 
-Every executor calls the same task, ``run_task(config_toml, source, threads)``: the run's full
-config travels as TOML text (plain strings, checked again where it runs), the task sets the
-number of torch threads (1 by default, so that a run gives the same numbers wherever it runs),
-trains, and returns the run's Dataset; an exception becomes a *failed* run's Dataset with its
-one-line reason, never an exception of the sweep (raised inside training, it keeps the learning
-curve up to there and names the step, like an interruption). Executors yield ``(config_hash, dataset)`` as runs
-finish, in completion order. Dask is imported only when a scheduler is given.
+Every executor calls the same task, ``run_task(config_toml, source, threads)``, or for a pack of
+runs trained as one ensemble (``packing``) ``run_pack_task(config_tomls, sources, threads)``:
+the run's full config travels as TOML text (plain strings, checked again where it runs), the
+task sets the number of torch threads (1 by default, so that a run gives the same numbers
+wherever it runs), trains, and returns the run's Dataset; an exception becomes a *failed* run's
+Dataset with its one-line reason, never an exception of the sweep (raised inside training, it
+keeps the learning curve up to there and names the step, like an interruption). Executors take
+the runs in packs (a pack of one is an ordinary run) and yield ``(config_hash, dataset)`` for
+every run as its pack finishes, in completion order. Dask is imported only when a scheduler is
+given.
 
 Local worker processes end with the sweep's process, however it ends (SIGKILL included): the
 kernel kills them when it dies (Linux ``PR_SET_PDEATHSIG``), and a watchdog thread in each
@@ -37,9 +40,10 @@ from .. import config
 from ..config import RunConfig
 from ..errors import ConfigError, PlastisimError
 from ..record import curve_dataset, provenance
-from ..run import execute
+from ..run import execute, execute_ensemble
 
 Task = tuple[str, RunConfig]            # (config_hash, config)
+Pack = list[Task]                       # runs trained together (packing.pack); one: a run
 PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15   # prctl options (linux/prctl.h)
 WATCH_S = 0.5                           # how often a worker checks that its parent lives
 WATCH_NAME = b"plastisim-watch"         # the watchdog thread's name in ps -L and /proc
@@ -74,17 +78,60 @@ def run_task(config_toml: str, source: str = "", threads: int = 1) -> xr.Dataset
         ds = execute(cfg, catch=True).dataset   # failing in training: its curve is kept
     except Exception as err:            # recorded, not raised: the other runs go on
         ds = failed_dataset(config_toml, source, one_line(err))
+    return _stamp(ds, config_toml, threads)
+
+
+def _stamp(ds: xr.Dataset, config_toml: str, threads: int) -> xr.Dataset:
     ds.attrs.update(config_hash=hashlib.sha256(config_toml.encode()).hexdigest(),
                     torch_threads=threads)
     return ds
 
 
-def inline(tasks: list[Task], threads: int) -> Iterator[tuple[str, xr.Dataset]]:
-    """Run the tasks one after the other in this process (its torch threads restored after)."""
+def run_pack_task(config_tomls: list[str], sources: list[str],
+                  threads: int = 1) -> list[xr.Dataset]:
+    """The runs of one pack trained as one ensemble (``run.execute_ensemble``), each Dataset
+    that of ``run_task`` alone; never raises. If the pack cannot train as a whole (a config
+    that does not build or pack, an error of the batched computation), its runs train one by
+    one; so does a member that failed inside the ensemble, so that its curve is its own."""
+    torch.set_num_threads(threads)
+    try:
+        cfgs = [config.build(tomllib.loads(text), source)
+                for text, source in zip(config_tomls, sources)]
+        datasets = [outcome.dataset for outcome in execute_ensemble(cfgs, catch=True)]
+    except Exception:                   # the reasons are the members' own, found alone
+        datasets = [None] * len(config_tomls)
+    return [run_task(text, source, threads) if ds is None or ds.attrs.get("status") == "failed"
+            else _stamp(ds, text, threads)
+            for ds, text, source in zip(datasets, config_tomls, sources)]
+
+
+def _call(pack: Pack, threads: int) -> tuple:
+    """(function, arguments) of the task that runs ``pack``."""
+    if len(pack) == 1:
+        return run_task, (*_job(pack[0]), threads)
+    jobs = [_job(task) for task in pack]
+    return run_pack_task, ([j[0] for j in jobs], [j[1] for j in jobs], threads)
+
+
+def _members(pack: Pack, value: xr.Dataset | list[xr.Dataset]) -> list[tuple[str, xr.Dataset]]:
+    """(config_hash, dataset) of every run of ``pack`` from its task's return value."""
+    datasets = [value] if len(pack) == 1 else value
+    return [(key, ds) for (key, _), ds in zip(pack, datasets)]
+
+
+def _lost(pack: Pack, err: BaseException) -> list[tuple[str, xr.Dataset]]:
+    """Failed datasets of the runs of a pack whose worker died or could not be reached."""
+    return [(key, failed_dataset(*_job((key, cfg)), "worker failed: " + one_line(err)))
+            for key, cfg in pack]
+
+
+def inline(packs: list[Pack], threads: int) -> Iterator[tuple[str, xr.Dataset]]:
+    """Run the packs one after the other in this process (its torch threads restored after)."""
     previous = torch.get_num_threads()
     try:
-        for key, cfg in tasks:
-            yield key, run_task(*_job((key, cfg)), threads)
+        for pack in packs:
+            function, args = _call(pack, threads)
+            yield from _members(pack, function(*args))
     finally:
         torch.set_num_threads(previous)
 
@@ -116,21 +163,26 @@ def _start_worker(parent: int) -> None:
     import torch.optim  # noqa: F401
 
 
-def processes(tasks: list[Task], threads: int, workers: int) -> Iterator[tuple[str, xr.Dataset]]:
-    """Run the tasks in ``workers`` local processes (spawned: no state inherited; they end with
+def processes(packs: list[Pack], threads: int,
+              workers: int) -> Iterator[tuple[str, xr.Dataset]]:
+    """Run the packs in ``workers`` local processes (spawned: no state inherited; they end with
     this process, module docstring)."""
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                initializer=_start_worker, initargs=(os.getpid(),))
     finished = False
     try:
-        futures = {pool.submit(run_task, *_job(task), threads): task for task in tasks}
+        futures = {}
+        for pack in packs:
+            function, args = _call(pack, threads)
+            futures[pool.submit(function, *args)] = pack
         for future in as_completed(futures):
-            key, cfg = futures[future]
+            pack = futures[future]
             try:
-                yield key, future.result()
+                members = _members(pack, future.result())
             except Exception as err:    # the worker process died (BrokenProcessPool, ...)
-                yield key, failed_dataset(*_job((key, cfg)), "worker failed: " + one_line(err))
+                members = _lost(pack, err)
+            yield from members
         finished = True
     finally:
         if not finished:                # interrupted: nobody will write the runs in flight
@@ -164,20 +216,25 @@ def _client(scheduler: Any):
                           f"({one_line(err)})") from None
 
 
-def dask(tasks: list[Task], threads: int, scheduler: Any) -> Iterator[tuple[str, xr.Dataset]]:
-    """Run each task as one Dask task on the cluster at ``scheduler`` (address or Client)."""
+def dask(packs: list[Pack], threads: int, scheduler: Any) -> Iterator[tuple[str, xr.Dataset]]:
+    """Run each pack as one Dask task on the cluster at ``scheduler`` (address or Client)."""
     from dask.distributed import as_completed as dask_completed
 
     client, owned = _client(scheduler)
+    futures = {}
     try:
-        futures = {client.submit(run_task, *_job(task), threads, key=f"plastisim-run-{task[0]}",
-                                 pure=False): task for task in tasks}
+        for pack in packs:
+            function, args = _call(pack, threads)
+            name = (f"plastisim-run-{pack[0][0]}" if len(pack) == 1 else
+                    f"plastisim-pack-{pack[0][0]}-{len(pack)}")
+            futures[client.submit(function, *args, key=name, pure=False)] = pack
         for future in dask_completed(list(futures)):
-            key, cfg = futures[future]
+            pack = futures[future]
             try:
-                yield key, future.result()
+                members = _members(pack, future.result())
             except Exception as err:    # the worker died or the task could not be sent
-                yield key, failed_dataset(*_job((key, cfg)), "worker failed: " + one_line(err))
+                members = _lost(pack, err)
+            yield from members
             future.release()
     finally:
         for future in futures:
@@ -186,10 +243,12 @@ def dask(tasks: list[Task], threads: int, scheduler: Any) -> Iterator[tuple[str,
             client.close()
 
 
-def describe(workers: int, scheduler: Any) -> str:
-    """What ran the sweep, for the merged dataset's attributes."""
+def describe(workers: int, scheduler: Any, ensemble: int = 1) -> str:
+    """What ran the sweep, for the merged dataset's attributes (``executor``, volatile)."""
     if scheduler is not None:
         address = scheduler if isinstance(scheduler, str) else getattr(
             getattr(scheduler, "scheduler", None), "address", str(scheduler))
-        return f"dask.distributed scheduler {address}"
-    return "this process" if workers == 0 else f"{workers} local processes (spawn)"
+        where = f"dask.distributed scheduler {address}"
+    else:
+        where = "this process" if workers == 0 else f"{workers} local processes (spawn)"
+    return where + (f", runs packed into ensembles of up to {ensemble}" if ensemble > 1 else "")

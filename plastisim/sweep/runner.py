@@ -11,6 +11,10 @@ missing one in a writable folder); a folder that already holds run files, sweep.
 sweep.nc is refused unless ``resume`` (keep the finished runs, merge again) or ``overwrite``
 (run everything again, replacing each file). Every file is written beside its name and moved
 into place, so an interruption keeps the finished run files and writes no sweep.nc.
+
+``ensemble=E`` packs the runs that differ only in seeds and learning rates into ensembles of up
+to E, each trained as one batched computation (``packing``); the run files and sweep.nc are
+those of the unpacked sweep (wall times and provenance aside).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from ..errors import ConfigError, check_int
 from ..outputs import check_output_folder, write_atomically
 from . import executors
 from .merge import is_finished, merge
+from .packing import pack
 from .plan import Sweep
 
 #: on_result(config_hash, run dataset, runs done, runs to do), called as each run finishes
@@ -42,6 +47,7 @@ class SweepReport:
     skipped: list[str] = field(default_factory=list)    # finished before (--resume)
     elapsed: float = 0.0
     executor: str = ""
+    packs: int = 0                # tasks run now: ensembles and single runs (= computed if E=1)
 
     @property
     def failed(self) -> list[str]:
@@ -94,41 +100,45 @@ def _prepare(sweep: Sweep, out: Path, resume: bool,
     return tasks, skipped
 
 
-def _stream(tasks: list, workers: int, scheduler: Any, threads: int):
+def _stream(packs: list, workers: int, scheduler: Any, threads: int):
     if scheduler is not None:
-        return executors.dask(tasks, threads, scheduler)
+        return executors.dask(packs, threads, scheduler)
     if workers == 0:
-        return executors.inline(tasks, threads)
-    return executors.processes(tasks, threads, workers)
+        return executors.inline(packs, threads)
+    return executors.processes(packs, threads, workers)
 
 
 def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, scheduler: Any = None,
               resume: bool = False, threads: int = 1, overwrite: bool = False,
-              on_result: Callback | None = None) -> SweepReport:
+              ensemble: int = 1, on_result: Callback | None = None) -> SweepReport:
     """Run every point of ``sweep`` and merge them into ``out``/sweep.nc.
 
     ``workers``: local processes (0: in this process); ``scheduler``: a Dask scheduler address
     (or a ``dask.distributed.Client``) instead; ``resume``: keep finished run files;
     ``overwrite``: run every point again in a folder that holds a sweep (module docstring);
-    ``threads``: torch threads per run (recorded). A failing or diverging run is recorded in
-    its file and the merged dataset; it never stops the others. An interruption
-    (``plastisim.interrupt.Interrupted``) propagates after the finished runs' files are written;
-    sweep.nc is then not written.
+    ``threads``: torch threads per run (recorded); ``ensemble``: train the runs that differ
+    only in ``ensemble.MEMBER_KEYS`` in packs of up to this many (module docstring; 1: each
+    run alone). A failing or diverging run is recorded in its file and the merged dataset; it
+    never stops the others. An interruption (``plastisim.interrupt.Interrupted``) propagates
+    after the finished runs' files are written; sweep.nc is then not written.
     """
     check_int("workers", workers, 0)
     check_int("threads", threads, 1)
+    check_int("ensemble", ensemble, 1)
     out = Path(out)
     tasks, skipped = _prepare(sweep, out, resume, overwrite)
+    packs = pack(tasks, ensemble)
     start, computed = time.perf_counter(), []
     files = {point.hash: point.file for point in sweep.points}
-    for key, ds in _stream(tasks, workers, scheduler, threads):
+    for key, ds in _stream(packs, workers, scheduler, threads):
         record.write(ds, out / files[key])
         computed.append(key)
         if on_result is not None:
             on_result(key, ds, len(computed), len(tasks))
-    executor = executors.describe(workers, scheduler)
+    executor = executors.describe(workers, scheduler, ensemble)
     merged = merge(sweep, out, executor, threads)
     merged.attrs.update({key: value for key, value in environment(dask=True).items()
                          if key not in merged.attrs})     # versions, host, command line
     path = record.write(merged, out / "sweep.nc")
-    return SweepReport(merged, path, computed, skipped, time.perf_counter() - start, executor)
+    return SweepReport(merged, path, computed, skipped, time.perf_counter() - start, executor,
+                       len(packs))
