@@ -11,8 +11,9 @@ batch 128), and in the same run the same network and update written by hand in p
 The batch is the first ``batch_size`` rows of a training set of P = 4 n_c·m^L inputs, and
 the rules get the step context of ``plastisim.train`` (the training set as ``pool``, the
 batch's ``rows`` in it), so that a layerwise rule draws its partners as in training.
-Repeats are interleaved (explicit, reference, explicit, ...) so that load on the machine affects
-both alike; the figure is the median. Each row also gives the step's arithmetic — the
+On CUDA (``device="cuda"``) the clock waits for the device. Repeats are interleaved
+(explicit, reference, explicit, ...) so that load on the machine affects both alike; the
+figure is the median. Each row also gives the step's arithmetic — the
 floating-point operations of its matrix products (mm, bmm, conv), counted by torch's
 ``FlopCounterMode``, elementwise work not included — and its ratio to bp's, the part of a
 time ratio that no implementation can remove.
@@ -30,6 +31,7 @@ from .. import rules
 from ..network import hierarchy
 from ..rhm import RHM, one_hot
 from ..rules.base import StepContext
+from ..train import resolve_device
 from .timing import machine
 
 
@@ -42,7 +44,7 @@ def step_context(rhm: RHM, batch_size: int, n_train: int | None = None) -> StepC
 
 
 def _explicit_step(rule_name: str, rhm: RHM, width: int, ctx: StepContext, x, y):
-    net = hierarchy(rhm, width, seed=0)
+    net = hierarchy(rhm, width, seed=0, device=x.device)
     rule = rules.get(rule_name)
     rule.prepare(net)
     tensors = {**net.weights(), **getattr(rule, "extra_parameters", dict)()}
@@ -67,8 +69,8 @@ def _patches(h):
 def _hand_bp_step(width: int, x, y, conv: bool):
     gen = torch.Generator().manual_seed(0)
     shapes = [(width, 8, 2), (width, width, 2), (width, width, 2)]
-    ws = [torch.randn(s, generator=gen).requires_grad_(True) for s in shapes]
-    beta = torch.randn(width, 8, generator=gen).requires_grad_(True)
+    ws = [torch.randn(s, generator=gen).to(x.device).requires_grad_(True) for s in shapes]
+    beta = torch.randn(width, 8, generator=gen).to(x.device).requires_grad_(True)
     opt = torch.optim.SGD(ws + [beta], lr=1e-3, momentum=0.9)
 
     def forward(h):
@@ -93,6 +95,8 @@ def _hand_dfa_step(width: int, x, y):
           torch.randn(width, 2 * width, generator=gen)]
     beta = torch.randn(8, width, generator=gen)
     feedback = [torch.randn(width, p, 8, generator=gen) / width for p in (4, 2, 1)]
+    ws, beta = [w.to(x.device) for w in ws], beta.to(x.device)
+    feedback = [d.to(x.device) for d in feedback]
     moments = [torch.zeros_like(w) for w in ws + [beta]]
 
     def step():
@@ -120,26 +124,32 @@ def _matmul_flops(step) -> int:
     return counter.get_total_flops()
 
 
-def _interleaved(steps: dict, repeats: int, inner: int) -> dict[str, float]:
-    """Median seconds per step of each callable, repeats interleaved."""
+def _interleaved(steps: dict, repeats: int, inner: int, sync=lambda: None) -> dict[str, float]:
+    """Median seconds per step of each callable, repeats interleaved; ``sync()`` waits for the
+    device before a clock is read."""
     times = {name: [] for name in steps}
     for fn in steps.values():
         fn()
     for _ in range(repeats):
         for name, fn in steps.items():
+            sync()
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
+            sync()
             times[name].append((time.perf_counter() - start) / inner)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
 def bench_train(widths=(64, 256, 1024), rule_names=("bp", "dfa"), batch_size: int = 128,
-                repeats: int = 5, inner: int = 5) -> dict:
-    """Samples/s per rule and width, with ratios to the hand-written references (docstring)."""
+                repeats: int = 5, inner: int = 5, device: str = "cpu") -> dict:
+    """Samples/s per rule and width, with ratios to the hand-written references (docstring);
+    on ``device`` ("cpu", "cuda"; the clock waits for the device)."""
+    dev = resolve_device(device)
     rhm = RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
     ctx = step_context(rhm, batch_size)
-    x, y = one_hot(ctx.batch.x, rhm.v), ctx.batch.y
+    x, y = one_hot(ctx.batch.x, rhm.v).to(dev), ctx.batch.y.to(dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     rows = []
     for width in widths:
         steps = {f"hand_bp_conv1d": _hand_bp_step(width, x, y, conv=True),
@@ -147,7 +157,7 @@ def bench_train(widths=(64, 256, 1024), rule_names=("bp", "dfa"), batch_size: in
                  "hand_dfa": _hand_dfa_step(width, x, y)}
         steps.update({name: _explicit_step(name, rhm, width, ctx, x, y) for name in rule_names})
         flops = {name: _matmul_flops(steps[name]) for name in rule_names}
-        secs = _interleaved(steps, repeats, inner)
+        secs = _interleaved(steps, repeats, inner, sync)
         hand_bp = min(secs["hand_bp_conv1d"], secs["hand_bp_matmul"])
         for name in rule_names:
             row = {"rule": name, "width": width, "samples_per_s": batch_size / secs[name],
@@ -163,7 +173,8 @@ def bench_train(widths=(64, 256, 1024), rule_names=("bp", "dfa"), batch_size: in
         rows.append({"reference": "hand-written", "width": width,
                      **{f"{k}_samples_per_s": batch_size / v for k, v in secs.items()
                         if k.startswith("hand")}})
-    return {"benchmark": "train_step", "rhm": "v=8, n_classes=8, m=4, s=2, L=3",
+    return {"benchmark": "train_step", "device": str(dev),
+            "rhm": "v=8, n_classes=8, m=4, s=2, L=3",
             "batch_size": batch_size, "repeats": repeats, "inner": inner,
             "timer": "time.perf_counter, median of interleaved repeats",
             "note": "ratio = seconds per step of the row / of the reference (lower is faster); "

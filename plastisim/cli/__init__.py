@@ -24,15 +24,31 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from ..errors import PlastisimError
+from ..errors import ConfigError, PlastisimError, unknown
 from ..interrupt import Interrupted, Signals
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from ..bench import BENCHMARKS, run_benchmark
+#: options of ``plastisim bench``, each passed to the benchmarks that take it
+_BENCH_OPTIONS = ("device", "sizes", "widths", "rules", "repeats")
 
-    names = args.only or list(BENCHMARKS)
-    results = [run_benchmark(name) for name in names]
+
+def _bench(args: argparse.Namespace) -> int:
+    from ..bench import BENCHMARKS, benchmark_options, run_benchmark
+
+    names = list(dict.fromkeys([*args.names, *(args.only or [])])) or list(BENCHMARKS)
+    for name in names:
+        if name not in BENCHMARKS:
+            raise unknown("benchmark", name, BENCHMARKS)
+    given = {key: tuple(value) if isinstance(value, list) else value
+             for key in _BENCH_OPTIONS if (value := getattr(args, key)) is not None}
+    takes = {name: benchmark_options(name) for name in names}
+    for key in given:
+        if not any(key in options for options in takes.values()):
+            which = [name for name in BENCHMARKS if key in benchmark_options(name)]
+            raise ConfigError(f"--{key} is an option of the benchmarks {', '.join(which)}, "
+                              f"not of {', '.join(names)}")
+    results = [run_benchmark(name, **{k: v for k, v in given.items() if k in takes[name]})
+               for name in names]
     print(json.dumps(results, indent=2))
     return 0
 
@@ -74,7 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="throughput on this machine, as JSON")
     from ..bench import BENCHMARKS
+    bench.add_argument("names", nargs="*", metavar="NAME",
+                       help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
     bench.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="benchmarks to run")
+    bench.add_argument("--device", help="cpu (default) or cuda, for the benchmarks that take it")
+    bench.add_argument("--sizes", nargs="+", type=int, metavar="E", help="ensemble sizes")
+    bench.add_argument("--widths", nargs="+", type=int, metavar="W", help="network widths")
+    bench.add_argument("--rules", nargs="+", metavar="RULE", help="rules (ensemble)")
+    bench.add_argument("--repeats", type=int, metavar="N", help="repeats of every measurement")
     bench.set_defaults(func=_bench)
     for name in _COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").add_parsers(sub)
