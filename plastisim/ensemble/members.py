@@ -75,6 +75,7 @@ class Ensemble:
     def __init__(self, nets: list[Network], rules: list):
         check_members(nets, rules)
         self.nets, self.rules, self.size = nets, rules, len(nets)
+        self.ids = list(range(len(nets)))     # each position's index among the members given
         # the template runs the batched step; the members' own objects are never batched
         self.net, self.rule = copy.deepcopy(nets[0]), copy.deepcopy(rules[0])
         self.weights = {name: torch.stack([net.synapses[name].w for net in nets])
@@ -83,6 +84,27 @@ class Ensemble:
             for name, syn in net.synapses.items():
                 syn.w = self.weights[name][i]
         self.tensors = self._stack_rule_tensors()
+
+    def retain(self, keep: list[int]) -> None:
+        """Go on with members ``keep`` (positions in this ensemble) only: the others get their
+        own copies of their tensors and leave the batched computation (a stopped member
+        costs nothing any more)."""
+        for i in sorted(set(range(self.size)) - set(keep)):
+            for name, syn in self.nets[i].synapses.items():
+                syn.w = syn.w.clone()
+            for attr in self.tensors:
+                setattr(self.rules[i], attr, tree_map(torch.clone, getattr(self.rules[i], attr)))
+        index = torch.tensor(keep, device=self.nets[0].device)
+        self.nets = [self.nets[i] for i in keep]
+        self.rules = [self.rules[i] for i in keep]
+        self.ids = [self.ids[i] for i in keep]
+        self.size = len(keep)
+        self.weights = {name: w[index] for name, w in self.weights.items()}
+        for i, net in enumerate(self.nets):
+            for name, syn in net.synapses.items():
+                syn.w = self.weights[name][i]
+        self.tensors = tree_map(lambda t: t[index], self.tensors)
+        self._unstack_into_rules(self.tensors)
 
     # --- the rules' own tensors ------------------------------------------------------------
     def _stack_rule_tensors(self) -> dict:

@@ -138,110 +138,148 @@ def _non_finite(loss: torch.Tensor, tensors: dict) -> list[str]:
             for ok_l, ok_w in zip(loss_ok.tolist(), weights_ok.tolist())]
 
 
+class _Phase:
+    """What one phase keeps per running member, in the ensemble's current order (``ens.ids``):
+    data, shuffling generators, momentum buffers, receptive fields; ``retain`` drops the
+    members that stopped from all of it at once (and from the ensemble)."""
+
+    def __init__(self, ens: Ensemble, data: dict, options: list[TrainOptions], phase: str,
+                 epochs: int):
+        self.ens, self.data, self.phase = ens, data, phase
+        params = ens.rules[0].params
+        width = ens.nets[0].hidden[-1].channels if ens.nets[0].hidden else 1
+        self.clock = _Clock([learning_rate(r.params, phase, width)[0] for r in ens.rules],
+                            epochs, options[0].schedule)
+        self.slot = {member: k for k, member in enumerate(ens.ids)}   # member -> clock group
+        self.momentum, self.buffers = getattr(params, "momentum", 0.0), {}
+        self.decay = {k: 2 * getattr(params, "weight_decay", 0.0) / w[0].numel()
+                      for k, w in ens.learned(phase).items()}
+        self.shuffles = [torch.Generator().manual_seed(options[i].seed) for i in ens.ids]
+        self.fields = ens.readout_fields(data["x"]) if phase == "readout" else None
+
+    def rates(self) -> list[float]:
+        """η of every running member now."""
+        rates = self.clock.rates()
+        return [rates[self.slot[member]] for member in self.ens.ids]
+
+    def retain(self, running: list[bool]) -> None:
+        keep = [p for p, member in enumerate(self.ens.ids) if running[member]]
+        if len(keep) == self.ens.size or not keep:
+            return
+        index = torch.tensor(keep, device=self.data["x"].device)
+        self.ens.retain(keep)
+        self.data.update({k: v[index] for k, v in self.data.items()})
+        self.buffers = {k: b[index] for k, b in self.buffers.items()}
+        self.shuffles = [self.shuffles[p] for p in keep]
+        self.fields = None if self.fields is None else self.fields[index]
+
+    def step(self, rows: torch.Tensor, running: list[bool]):
+        """One step of every member on its rows (E, B): (loss (E,), stacked tensors)."""
+        ens, x, y = self.ens, self.data["x"], self.data["y"]
+        members = torch.arange(ens.size, device=x.device)[:, None]
+        loss, updates = ens.step(x[members, rows], y[members, rows], self.phase,
+                                 None if self.fields is None else self.fields[members, rows])
+        tensors = ens.learned(self.phase)
+        grads = {k: self.decay[k] * w - updates[k] for k, w in tensors.items()}
+        gate = [float(running[member]) for member in ens.ids]
+        rates = torch.tensor([r * g for r, g in zip(self.rates(), gate)], dtype=loss.dtype,
+                             device=loss.device)
+        _sgd(tensors, grads, self.buffers, self.momentum, rates)
+        return loss, tensors
+
+
 def _phase(ens: Ensemble, data: dict, options: list[TrainOptions], phase: str, epochs: int,
            results: list[TrainResult], running: list[bool], start: float, progress, stop
            ) -> None:
-    """One phase of ``train._train_phase`` for every running member (that function's steps)."""
-    size, opts = ens.size, options[0]
-    tensors = ens.learned(phase)
-    width = ens.nets[0].hidden[-1].channels if ens.nets[0].hidden else 1
-    params = ens.rules[0].params
-    clock = _Clock([learning_rate(r.params, phase, width)[0] for r in ens.rules], epochs,
-                   opts.schedule)
-    momentum, buffers = getattr(params, "momentum", 0.0), {}
-    decay = {k: 2 * getattr(params, "weight_decay", 0.0) / w[0].numel()
-             for k, w in tensors.items()}
+    """One phase of ``train._train_phase`` for every running member (that function's steps);
+    ``running`` and ``results`` are indexed by member, the ensemble's positions by ``ens.ids``."""
+    opts = options[0]
+    state = _Phase(ens, data, options, phase, epochs)
+    state.retain(running)                 # members that stopped in an earlier phase
     evaluate_at = evaluation_epochs(epochs, opts.evaluations)
-    fields = ens.readout_fields(data["x"]) if phase == "readout" else None
-    shuffles = [torch.Generator().manual_seed(o.seed) for o in options]
     n, stops = data["x"].shape[1], phase != "local"
-    members = torch.arange(size, device=data["x"].device)[:, None]
     first_epoch = [(r.history["epoch"] or [0])[-1] for r in results]
-    done = [r.phases.setdefault(phase, {"epochs": 0, "steps": 0, "budget": epochs}) if running[i]
-            else None for i, r in enumerate(results)]
+    done = {i: results[i].phases.setdefault(phase, {"epochs": 0, "steps": 0, "budget": epochs})
+            for i in ens.ids}
     for epoch in range(1, epochs + 1):
-        active = list(running)            # members in this epoch
-        for i in range(size):
-            if active[i]:
-                done[i]["epochs"] = epoch
-        orders = torch.stack([torch.randperm(n, generator=g) for g in shuffles])
-        losses, counted = [], [0] * size     # loss (E,) of every step; steps per member
+        ids = list(ens.ids)               # members in this epoch
+        for i in ids:
+            done[i]["epochs"] = epoch
+        orders = torch.stack([torch.randperm(n, generator=g) for g in state.shuffles])
+        losses, counted = [], [0] * len(ids)    # loss (E,) of every step; steps per position
         for start_row in range(0, n, opts.batch_size):
             reason = stop() if stop is not None else ""
             if reason:
-                for i in range(size):
+                for i in ids:
                     if running[i]:
                         results[i].status = "interrupted"
                         results[i].message = (f"{reason} at step {results[i].steps} "
                                               f"({_where(phase, epoch)})")
                 return
             rows = orders[:, start_row:start_row + opts.batch_size].to(data["x"].device)
-            loss, updates = ens.step(data["x"][members, rows], data["y"][members, rows], phase,
-                                     None if fields is None else fields[members, rows])
-            grads = {k: decay[k] * w - updates[k] for k, w in tensors.items()}
-            gate = torch.tensor(running, dtype=loss.dtype, device=loss.device)
-            rates = torch.tensor(clock.rates(), dtype=loss.dtype, device=loss.device) * gate
-            _sgd(tensors, grads, buffers, momentum, rates)
+            rates = state.rates()
+            loss, tensors = state.step(rows, running)
             bad = _non_finite(loss, tensors)
             losses.append(loss)
-            for i in range(size):
+            for p, i in enumerate(ids):
                 if not running[i]:
                     continue
                 result = results[i]
                 result.steps += 1
                 done[i]["steps"] += 1
                 result.samples += rows.shape[1]
-                counted[i] += 1
-                if bad[i]:
+                counted[p] += 1
+                if bad[p]:
                     result.status = "diverged"
                     result.message = (f"diverged at step {result.steps} ({_where(phase, epoch)})"
-                                      f": non-finite {bad[i]}; lr={clock.rates()[i]:.4g}")
+                                      f": non-finite {bad[p]}; lr={rates[p]:.4g}")
                     running[i] = False
-            if not any(running):
+            if not any(running[i] for i in ids):
                 break
-        lr_now = clock.rates()
-        clock.step()
-        _end_of_epoch(ens, data, opts, phase, epoch, epochs, results, running, active,
-                      torch.stack(losses), counted, lr_now, evaluate_at, first_epoch, stops, start, progress)
-        if not any(running):
+        lr_now = state.rates()
+        state.clock.step()
+        _end_of_epoch(ens, state.data, opts, phase, epoch, epochs, results, running, ids,
+                      torch.stack(losses), counted, lr_now, evaluate_at, first_epoch, stops,
+                      start, progress)
+        if not any(running[i] for i in ids):
             return
-    for i in range(size):
+        state.retain(running)
+    for i in ens.ids:
         if running[i]:
             results[i].status, results[i].message = "max_epochs", f"{epochs} epochs"
 
 
-def _end_of_epoch(ens, data, opts, phase, epoch, epochs, results, running, active, losses,
+def _end_of_epoch(ens, data, opts, phase, epoch, epochs, results, running, ids, losses,
                   counted, lr_now, evaluate_at, first_epoch, stops, start, progress) -> None:
-    """Steps 5–7 of the recipe for every member that took part in this epoch."""
-    train_loss = [float(losses[:counted[i], i].contiguous().mean()) if active[i] else math.nan
-                  for i in range(ens.size)]       # (steps, E): member i's first counted[i]
-    converged = [active[i] and running[i] and stops and math.isfinite(train_loss[i])
-                 and train_loss[i] < opts.stop_loss for i in range(ens.size)]
-    evaluate = [active[i] and (epoch in evaluate_at or converged[i] or not running[i])
-                for i in range(ens.size)]
+    """Steps 5–7 of the recipe for every member of this epoch (``ids``, by position)."""
+    train_loss = [float(losses[:counted[p], p].contiguous().mean())
+                  for p in range(len(ids))]       # (steps, E): position p's first counted[p]
+    converged = [running[i] and stops and math.isfinite(train_loss[p])
+                 and train_loss[p] < opts.stop_loss for p, i in enumerate(ids)]
+    evaluate = [epoch in evaluate_at or converged[p] or not running[i]
+                for p, i in enumerate(ids)]
     errors = None
-    if any(e and running[i] for i, e in enumerate(evaluate)):
+    if any(e and running[i] for e, i in zip(evaluate, ids)):
         errors = (ens.errors(data["x"], data["y"]).tolist(),
                   ens.errors(data["x_test"], data["y_test"]).tolist())
     reports = {}
-    for i, result in enumerate(results):
-        if not active[i]:
-            continue
+    for p, i in enumerate(ids):
+        result = results[i]
         report = {"epoch": first_epoch[i] + epoch, "step": result.steps,
-                  "train_loss": train_loss[i], "epochs": epochs, "phase": phase,
+                  "train_loss": train_loss[p], "epochs": epochs, "phase": phase,
                   "phase_epoch": epoch}
-        if evaluate[i]:
+        if evaluate[p]:
             result.elapsed = time.perf_counter() - start
-            diverged = result.status == "diverged" and not running[i]
-            report.update(train_error=math.nan if diverged else errors[0][i],
-                          test_error=math.nan if diverged else errors[1][i],
-                          lr=lr_now[i], elapsed=result.elapsed)
+            diverged = not running[i] and result.status == "diverged"
+            report.update(train_error=math.nan if diverged else errors[0][p],
+                          test_error=math.nan if diverged else errors[1][p],
+                          lr=lr_now[p], elapsed=result.elapsed)
             for key, values in result.history.items():
                 values.append(report[key])
         reports[i] = report
-        if converged[i]:
+        if converged[p]:
             result.status = "converged"
-            result.message = (f"train loss {train_loss[i]:.4g} < {opts.stop_loss} at epoch "
+            result.message = (f"train loss {train_loss[p]:.4g} < {opts.stop_loss} at epoch "
                               f"{epoch} of {epochs}")
             running[i] = False
     if progress is not None and reports:

@@ -1,0 +1,111 @@
+"""P* against depth L for bp and the grammar-free rules (issue 12, docs/results.md §5).
+
+    python analyses/grammar_free/depth.py analyses/results/grammar_free/grid_v16_m4_L{2,3,4}.nc \
+        --png docs/figures/grammar_free_depth.png
+
+Each file is one merged sweep at one L (same v, n_c, m, width, rules); P* of every rule comes
+from ``plastisim.study.summarize`` (seed-mean test error below 10 % of chance, interpolated in
+log P; 95 % percentile bootstrap over seeds). The figure draws P* (inputs seen, labelled or
+not) against L on a log scale with the supervised reference n_c·m^L; a rule that never crosses
+the threshold is drawn as an open triangle at the largest P of its grid ("> grid"). The table
+gives P*/n*, P* and the growth factor of P* per added level between consecutive depths.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import xarray as xr
+
+from plastisim.study import rows, summarize
+
+SHORT = {"bp": "bp", "clapp": "CLAPP (siblings)", "clapp_s": "CLAPP-s (siblings)",
+         "vicreg": "VICReg (siblings)", "lpl": "LPL (siblings)"}
+
+
+def points(paths: list[Path]) -> dict[str, list[dict]]:
+    """rule name -> one record per file: L, n*, P*/n* (or its bound), interval, crossed."""
+    out: dict[str, list[dict]] = {}
+    for path in paths:
+        with xr.open_dataset(path) as ds:
+            summary = summarize(ds.load())
+        grid_max = float(summary["n_train_multiple"].max())
+        for record in rows(summary):
+            name = str(record["rule"]).split(":")[0]
+            out.setdefault(name, []).append({
+                "L": record["rhm_L"], "n_star": record["n_star"], "text": record["text"],
+                "interval": record["interval"], "crossed": record["crossed"],
+                "P_star": record["P_star"] if record["crossed"] else grid_max,
+                "low": record["P_star_low"], "high": record["P_star_high"],
+                "n_c": record["n_classes"], "m": record["rhm_m"]})
+    for series in out.values():
+        series.sort(key=lambda r: r["L"])
+    return out
+
+
+def table(data: dict[str, list[dict]]) -> list[str]:
+    depths = sorted({r["L"] for series in data.values() for r in series})
+    head = "| rule | " + " | ".join(f"L = {L}: P*/n* [95% CI]" for L in depths) + \
+        " | P* growth per level |"
+    lines = [head, "|" + "---|" * (len(depths) + 2)]
+    for name, series in data.items():
+        cells = {r["L"]: f"{r['text']} {r['interval']}" for r in series}
+        growth = []
+        for a, b in zip(series, series[1:]):
+            ratio = (b["P_star"] * b["n_star"]) / (a["P_star"] * a["n_star"])
+            bound = "" if a["crossed"] and b["crossed"] else (">" if b["crossed"] is False
+                                                             and a["crossed"] else "~")
+            growth.append(f"{a['L']}→{b['L']}: {bound}{ratio:.1f}×")
+        lines.append(f"| {SHORT.get(name, name)} | " + " | ".join(cells.get(L, "—")
+                                                             for L in depths)
+                     + " | " + ", ".join(growth) + " |")
+    return lines
+
+
+def figure(data: dict[str, list[dict]], png: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    depths = sorted({r["L"] for series in data.values() for r in series})
+    ref = next(iter(data.values()))[0]
+    ax.plot(depths, [ref["n_c"] * ref["m"] ** L for L in depths], "k--", lw=1,
+            label=r"$n_c m^L$")
+    for name, series in data.items():
+        L = [r["L"] for r in series]
+        P = [r["P_star"] * r["n_star"] for r in series]
+        line, = ax.plot(L, P, "-", lw=1, alpha=0.6)
+        for r, p in zip(series, P):
+            if r["crossed"]:
+                low = (r["low"] or r["P_star"]) * r["n_star"]
+                high = r["high"] * r["n_star"] if r["high"] is not None else p
+                ax.errorbar([r["L"]], [p], yerr=[[p - low], [max(high - p, 0)]], fmt="o",
+                            color=line.get_color(), capsize=3)
+            else:
+                ax.plot([r["L"]], [p], "^", mfc="none", color=line.get_color())
+        line.set_label(SHORT.get(name, name))
+    ax.set(yscale="log", xlabel="depth L", ylabel="P* (inputs seen)", xticks=depths,
+           title=f"v = n_c = {ref['n_c']}, m = {ref['m']}: P* against depth")
+    ax.legend(fontsize=8)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=120, bbox_inches="tight")
+    return png
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", type=Path, nargs="+", help="merged sweeps, one per depth")
+    parser.add_argument("--png", type=Path, help="figure path")
+    args = parser.parse_args()
+    data = points(args.files)
+    print("\n".join(table(data)))
+    if args.png:
+        print(f"wrote {figure(data, args.png)}")
+    if any(not math.isfinite(r["P_star"]) for s in data.values() for r in s):
+        print("note: some P* are not finite")
+
+
+if __name__ == "__main__":
+    main()
