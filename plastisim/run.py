@@ -187,8 +187,10 @@ def execute_ensemble(cfgs: list[RunConfig], *, device: str | None = None,
                      catch: bool = False) -> list[Outcome]:
     """Build every config and train them together as one ensemble
     (``ensemble.train_ensemble``): outcome i is that of ``execute(cfgs[i], catch=catch)`` but
-    for wall times (``elapsed_s``, ``samples_per_s`` are the ensemble's); the ensemble's size is
-    ``Outcome.ensemble``, not written to the Datasets, which equal those of runs alone.
+    for wall times (``elapsed_s``, ``samples_per_s`` are the ensemble's) and the attribute
+    ``ensemble_size`` (E, also ``Outcome.ensemble``): provenance, since in float32 the batched
+    products round differently from a single run's, and a trajectory at the edge of stability
+    can then end elsewhere (in float64 members equal runs alone to rounding).
     ConfigError when a config does not build, or the configs differ in more than
     ``ensemble.MEMBER_KEYS`` (or cannot be packed)."""
     built = [build(cfg, device) for cfg in cfgs]
@@ -196,5 +198,8 @@ def execute_ensemble(cfgs: list[RunConfig], *, device: str | None = None,
                              [b.train_set for b in built], [b.test_set for b in built],
                              [b.options for b in built], rhms=[b.rhm for b in built],
                              catch=catch)
-    return [Outcome(result, describe(cfg, b, result), b, ensemble=len(cfgs))
-            for cfg, b, result in zip(cfgs, built, results)]
+    outcomes = [Outcome(result, describe(cfg, b, result), b, ensemble=len(cfgs))
+                for cfg, b, result in zip(cfgs, built, results)]
+    for outcome in outcomes:
+        outcome.dataset.attrs["ensemble_size"] = len(cfgs)
+    return outcomes

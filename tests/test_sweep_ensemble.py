@@ -25,10 +25,11 @@ network.dtype = "float64"
 rule.lr = [0.5, 2.0]
 seed = [0, 1]
 """
-#: what depends on when, where and how fast a run ran, not on its numbers
-TIMING = {"elapsed", "elapsed_s", "samples_per_s", "history", "date", "host", "hostname",
-          "platform", "command_line", "executor", "git_commit", "git_dirty", "torch_threads",
-          "python_version"}
+#: what depends on when, where and how fast a run ran (and whether it was packed: provenance),
+#: not on its numbers
+TIMING = {"elapsed", "elapsed_s", "samples_per_s", "ensemble_size", "history", "date", "host",
+          "hostname", "platform", "command_line", "executor", "git_commit", "git_dirty",
+          "torch_threads", "python_version"}
 
 
 def _sweep(folder: Path, text: str = SWEEP) -> sweep.Sweep:
