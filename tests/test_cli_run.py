@@ -90,3 +90,14 @@ def test_rules_table_lists_every_rule_with_its_factors(capsys):
     for name in rules.names():
         assert f"\n{name} " in out
     assert "modulator (third factor)" in out
+
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`plastisim rules | head -1`: no error line when the reader has closed the pipe."""
+    proc = subprocess.Popen([sys.executable, "-m", "plastisim.cli", "rules"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()                  # before the command (still importing) writes
+    _, stderr = proc.communicate(timeout=120)
+    assert stderr == b"", stderr.decode()
+    assert proc.returncode == 141

@@ -140,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as err:              # a command without step boundaries
         print(f"plastisim: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:                 # the reader went away (`plastisim ... | head`)
+        # as a shell tool does: stop quietly; stdout's remaining buffer cannot be written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:               # Ctrl-C before the handlers were installed
         print("plastisim: interrupted by SIGINT before any output was written",
               file=sys.stderr)
