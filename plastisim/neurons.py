@@ -61,10 +61,11 @@ class NeuronGroup:
     def shape(self) -> tuple[int, int]:
         return (self.channels, self.positions)
 
-    def integrate(self, drive: Tensor) -> Tensor:
-        """Set the drive a and the rate f(a); returns the rate."""
+    def integrate(self, drive: Tensor, rate: Tensor | None = None) -> Tensor:
+        """Set the drive a and the rate f(a) (``rate``, when the caller has computed it);
+        returns the rate."""
         self.drive = drive
-        self.rate = self._f(drive)
+        self.rate = self._f(drive) if rate is None else rate
         self._gate = None
         return self.rate
 

@@ -138,3 +138,23 @@ def test_other_data_sizes_are_refused():
 def test_one_member_is_an_ordinary_run():
     packed, alone, nets, references = run_both([member(0, "vicreg", epochs=2)])
     assert_same_run(packed[0], alone[0], nets[0], references[0])
+
+
+def test_each_member_records_its_own_trajectory():
+    """A Monitor per member records what the member's monitor records in its run alone."""
+    members = [member(i, "clapp_s", epochs=2) for i in range(2)]
+    solo = copy.deepcopy(members)
+    what = dict(weights="all", updates=["w1"], rates=["h1"], loss=True, every=3)
+    monitors = [ps.Monitor(m[0], **what) for m in members]
+    for monitor, m in zip(monitors, members):
+        monitor.record(0, m[0], None)
+    train_ensemble(*[list(part) for part in zip(*members)], monitors=monitors)
+    for monitor, (net, rule, *rest) in zip(monitors, solo):
+        alone = ps.Monitor(net, **what)
+        alone.record(0, net, None)
+        train(net, rule, *rest, monitor=alone)
+        packed, reference = monitor.to_xarray(), alone.to_xarray()
+        assert packed.sizes["step"] == reference.sizes["step"] > 10
+        for name in reference.data_vars:
+            assert packed[name].values == pytest.approx(reference[name].values, rel=1e-9,
+                                                        abs=1e-12, nan_ok=True), name

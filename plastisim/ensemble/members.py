@@ -132,9 +132,11 @@ class Ensemble:
         return out
 
     # --- one batched step --------------------------------------------------------------------
-    def step(self, x: Tensor, y: Tensor, phase: str, fields: Tensor | None = None):
+    def step(self, x: Tensor, y: Tensor, phase: str, fields: Tensor | None = None,
+             rates: bool = False):
         """One step of every member on its rows x (E, B, v, S), y (E, B); ``fields`` (E, B, 1, C)
-        the readout's receptive fields in the readout phase. Returns (loss (E,), updates
+        the readout's receptive fields in the readout phase; ``rates``: give every member's
+        groups the rates of this step (for a Monitor). Returns (loss (E,), updates
         {name: (E, *w.shape)}); the rules' running state is kept."""
         draws = [torch.stack(d) for d in zip(*(
             rule.step_draws(x.shape[1], x.device) for rule in self.rules))] \
@@ -147,16 +149,21 @@ class Ensemble:
                 step = self.rule.step(self.net, x, y)
             else:
                 step = self.rule.step(self.net, x, y, StepContext(fields=fields), phase)
-            return step.loss, step.updates, {a: getattr(self.rule, a) for a in tensors}
+            kept = {g: group.rate for g, group in self.net.groups.items()
+                    if rates and group.rate is not None}
+            return step.loss, step.updates, {a: getattr(self.rule, a) for a in tensors}, kept
 
         try:
-            loss, updates, tensors = vmap(member, in_dims=(0, 0, 0, 0, 0, None if fields is None
+            loss, updates, tensors, kept = vmap(member, in_dims=(0, 0, 0, 0, 0, None if fields is None
                                                            else 0))(*args, fields)
         finally:
             self._release()
         if "state" in tensors:                 # running statistics: rebound by the step
             self.tensors["state"] = tensors["state"]
             self._unstack_into_rules({"state": tensors["state"]})
+        for p, net in enumerate(self.nets):
+            for name, rate in kept.items():
+                net.groups[name].rate = rate[p]
         return loss, updates
 
     def _install(self, weights: dict, tensors: dict, drawn: list) -> None:

@@ -20,6 +20,7 @@ import torch
 from ..errors import ConfigError
 from ..network import Network
 from ..rhm import RHMBatch, one_hot
+from ..rules.base import StepResult
 from ..train import TrainOptions, TrainResult, _where, evaluation_epochs, learning_rate
 from ..validate import check_data
 from .members import Ensemble
@@ -27,7 +28,8 @@ from .members import Ensemble
 
 def train_ensemble(nets: list[Network], rules: list, train_sets: list[RHMBatch],
                    test_sets: list[RHMBatch], options: list[TrainOptions], *,
-                   rhms: list | None = None, progress: Callable[[dict], None] | None = None,
+                   rhms: list | None = None, monitors: list | None = None,
+                   progress: Callable[[dict], None] | None = None,
                    stop: Callable[[], str] | None = None, catch: bool = False
                    ) -> list[TrainResult]:
     """Train member i = (nets[i], rules[i]) on train_sets[i] as ``train`` would, all at once.
@@ -35,11 +37,17 @@ def train_ensemble(nets: list[Network], rules: list, train_sets: list[RHMBatch],
     The members must differ only in ``MEMBER_KEYS`` (seeds, learning rates) and have training
     and test sets of the same sizes; ``options`` may differ only in ``seed``. On return nets[i]
     holds member i's weights and rules[i] its tensors. ``rhms`` is accepted for symmetry with
-    ``train`` (grammar-free rules do not read it). ``progress`` gets the report of the first
+    ``train`` (grammar-free rules do not read it). ``monitors``: a ``Monitor`` (or None) per
+    member, each recording its member as ``train``'s monitor records a run (weights, updates,
+    rates, loss; its file is the member's trajectory). ``progress`` gets the report of the first
     running member with ``members`` (how many still run); ``stop`` and ``catch`` as in
     ``train``.
     """
     _check(nets, train_sets, test_sets, options)
+    if monitors is not None and len(monitors) != len(nets):
+        raise ConfigError(f"an ensemble of {len(nets)} members needs as many monitors (or None "
+                          f"for a member), not {len(monitors)}")
+    monitors = monitors if monitors is not None and any(monitors) else None
     results = [TrainResult() for _ in nets]
     device, dtype, v = nets[0].device, nets[0].dtype, nets[0].input.channels
     stack = lambda sets, key: torch.stack([getattr(s, key) for s in sets]).to(device)  # noqa
@@ -57,7 +65,7 @@ def train_ensemble(nets: list[Network], rules: list, train_sets: list[RHMBatch],
             epochs = rules[0].params.readout_epochs if phase == "readout" else options[0].epochs
             entered = list(running)
             _phase(ensemble, data, options, phase, epochs, results, running, start, progress,
-                   stop)
+                   stop, monitors)
             for i, result in enumerate(results):
                 if entered[i]:
                     result.phases[phase].update(status=result.status, message=result.message)
@@ -144,7 +152,7 @@ class _Phase:
     members that stopped from all of it at once (and from the ensemble)."""
 
     def __init__(self, ens: Ensemble, data: dict, options: list[TrainOptions], phase: str,
-                 epochs: int):
+                 epochs: int, monitors: list | None):
         self.ens, self.data, self.phase = ens, data, phase
         params = ens.rules[0].params
         width = ens.nets[0].hidden[-1].channels if ens.nets[0].hidden else 1
@@ -155,7 +163,10 @@ class _Phase:
         self.decay = {k: 2 * getattr(params, "weight_decay", 0.0) / w[0].numel()
                       for k, w in ens.learned(phase).items()}
         self.shuffles = [torch.Generator().manual_seed(options[i].seed) for i in ens.ids]
-        self.fields = ens.readout_fields(data["x"]) if phase == "readout" else None
+        # frozen layers: their output once, unless a monitor records the rates of every step
+        self.monitors = monitors
+        self.fields = (ens.readout_fields(data["x"]) if phase == "readout" and monitors is None
+                       else None)
 
     def rates(self) -> list[float]:
         """η of every running member now."""
@@ -178,7 +189,9 @@ class _Phase:
         ens, x, y = self.ens, self.data["x"], self.data["y"]
         members = torch.arange(ens.size, device=x.device)[:, None]
         loss, updates = ens.step(x[members, rows], y[members, rows], self.phase,
-                                 None if self.fields is None else self.fields[members, rows])
+                                 None if self.fields is None else self.fields[members, rows],
+                                 rates=self.monitors is not None)
+        self.updates = updates
         tensors = ens.learned(self.phase)
         grads = {k: self.decay[k] * w - updates[k] for k, w in tensors.items()}
         gate = [float(running[member]) for member in ens.ids]
@@ -189,12 +202,12 @@ class _Phase:
 
 
 def _phase(ens: Ensemble, data: dict, options: list[TrainOptions], phase: str, epochs: int,
-           results: list[TrainResult], running: list[bool], start: float, progress, stop
-           ) -> None:
+           results: list[TrainResult], running: list[bool], start: float, progress, stop,
+           monitors: list | None = None) -> None:
     """One phase of ``train._train_phase`` for every running member (that function's steps);
     ``running`` and ``results`` are indexed by member, the ensemble's positions by ``ens.ids``."""
     opts = options[0]
-    state = _Phase(ens, data, options, phase, epochs)
+    state = _Phase(ens, data, options, phase, epochs, monitors)
     state.retain(running)                 # members that stopped in an earlier phase
     evaluate_at = evaluation_epochs(epochs, opts.evaluations)
     n, stops = data["x"].shape[1], phase != "local"
@@ -234,6 +247,9 @@ def _phase(ens: Ensemble, data: dict, options: list[TrainOptions], phase: str, e
                     result.message = (f"diverged at step {result.steps} ({_where(phase, epoch)})"
                                       f": non-finite {bad[p]}; lr={rates[p]:.4g}")
                     running[i] = False
+            if monitors is not None:
+                _record(ens, monitors, results, running, ids, loss, state.updates,
+                        first_epoch, epoch)
             if not any(running[i] for i in ids):
                 break
         lr_now = state.rates()
@@ -247,6 +263,17 @@ def _phase(ens: Ensemble, data: dict, options: list[TrainOptions], phase: str, e
     for i in ens.ids:
         if running[i]:
             results[i].status, results[i].message = "max_epochs", f"{epochs} epochs"
+
+
+def _record(ens, monitors, results, running, ids, loss, updates, first_epoch, epoch) -> None:
+    """Step 6 for every member with a monitor that is still running after this step (as in
+    ``train``, the step a member diverges at is not recorded): its net (weights, the step's
+    rates), its loss and updates."""
+    for p, i in enumerate(ids):
+        if monitors[i] is not None and running[i]:
+            step = StepResult(loss=loss[p], updates={k: u[p] for k, u in updates.items()})
+            monitors[i].record(results[i].steps, ens.nets[p], step,
+                               epoch=first_epoch[i] + epoch)
 
 
 def _end_of_epoch(ens, data, opts, phase, epoch, epochs, results, running, ids, losses,

@@ -124,12 +124,14 @@ class LayerwiseRule:
 
     # --- pairs ----------------------------------------------------------------------------------
     def _forward_rates(self, net: Network, x: Tensor, weights: dict | None = None,
-                       depth: int | None = None) -> list[tuple[Tensor, Tensor, Tensor]]:
+                       depth: int | None = None, keep: bool = False
+                       ) -> list[tuple[Tensor, Tensor, Tensor]]:
         """(u, a, h) of the first ``depth`` hidden layers (default: all) for inputs x, without
         touching the readout.
 
         ``weights`` replaces the synapses' weights (autograd checks); each layer's input is
-        then detached, so that a layer's loss reaches only its own weights.
+        then detached, so that a layer's loss reaches only its own weights. ``keep``: the
+        groups take these drives and rates as their state (what a Monitor records).
         """
         out, h = [], x
         hidden = list(net.synapses.values())[:-1]
@@ -137,6 +139,8 @@ class LayerwiseRule:
             u = syn.unfold(h if weights is None else h.detach())
             a = syn.drive(u, None if weights is None else weights[syn.name])
             h = torch.relu(a)
+            if keep and weights is None:
+                syn.post.integrate(a, h)
             out.append((u, a, h))
         return out
 
@@ -144,7 +148,7 @@ class LayerwiseRule:
               weights: dict | None = None) -> list[Pair | None]:
         """The ``Pair`` of every hidden layer (None: a frozen layer). Grammar-free pairings
         read x alone; only views read ``ctx`` (the RHM, the batch's latents)."""
-        layers = self._forward_rates(net, x, weights)
+        layers = self._forward_rates(net, x, weights, keep=True)
         if self.params.pairs == "views":
             return self._view_pairs(net, x, ctx, layers, weights)
         hidden, out = list(net.synapses.values())[:-1], []
