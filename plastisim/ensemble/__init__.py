@@ -4,7 +4,8 @@
     results = train_ensemble(nets, rules, train_sets, test_sets, options)   # one per member
 
 ``members.py`` stacks the members along one leading axis E and maps the single-network step
-over it; ``train.py`` is the learning loop of ``plastisim.train`` for every member at once.
+over it; ``train.py`` is the learning loop of ``plastisim.train`` for every member at once,
+``optim.py`` its per-member SGD and schedule.
 Member i's result equals its independent run (float64: to rounding); docs/ensembles.md.
 """
 from .members import MEMBER_KEYS, Ensemble, check_members

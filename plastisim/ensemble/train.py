@@ -4,8 +4,9 @@ Each member follows exactly the recipe of ``plastisim.train.train`` with its own
 own shuffling (``options[i].seed``), learning rate and schedule (η_i, cosine over the same
 epochs), momentum buffer, divergence and stopping — while the steps of all members are one
 batched computation (``Ensemble.step``). A member that diverges (non-finite loss or weight) or
-converges (train loss below ``stop_loss``) stops there with its status and message; its update
-is then multiplied by a zero learning rate, so that the others go on unchanged. Member i's
+converges (train loss below ``stop_loss``) stops there with its status and message: its update
+is multiplied by a zero learning rate until the epoch ends, when it leaves the batched
+computation (``Ensemble.retain``); the others go on unchanged. Member i's
 ``TrainResult`` is the one its independent run gives (``elapsed``: the ensemble's wall time).
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..rules.base import StepResult
 from ..train import TrainOptions, TrainResult, _where, evaluation_epochs, learning_rate
 from ..validate import check_data
 from .members import Ensemble
+from .optim import Clock, non_finite, sgd
 
 
 def train_ensemble(nets: list[Network], rules: list, train_sets: list[RHMBatch],
@@ -84,8 +86,9 @@ def train_ensemble(nets: list[Network], rules: list, train_sets: list[RHMBatch],
             result.status, result.error = "failed", err
             result.message = (f"{type(err).__name__}: {lines[0] if lines else ''} (at step "
                               f"{result.steps})")
+    elapsed = time.perf_counter() - start
     for result in results:
-        result.elapsed = time.perf_counter() - start
+        result.elapsed = elapsed
     return results
 
 
@@ -102,50 +105,6 @@ def _check(nets, train_sets, test_sets, options) -> None:
         check_data(net, te, "test_set")
 
 
-class _Clock:
-    """Every member's learning rate through the epochs: one parameter group per member in a
-    torch optimiser that updates nothing, so that each η_i(epoch) is computed exactly as the
-    member's own run computes it (``torch.optim.lr_scheduler.CosineAnnealingLR``)."""
-
-    def __init__(self, rates: list[float], epochs: int, schedule: str):
-        groups = [{"params": [torch.zeros(0)], "lr": rate} for rate in rates]
-        self.optimiser = torch.optim.SGD(groups, lr=rates[0])
-        self.schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.optimiser, T_max=epochs)
-                         if schedule == "cosine" else None)
-
-    def rates(self) -> list[float]:
-        return [group["lr"] for group in self.optimiser.param_groups]
-
-    def step(self) -> None:
-        if self.schedule is not None:
-            self.optimiser.step()         # nothing to update; keeps the scheduler's order
-            self.schedule.step()
-
-
-def _sgd(tensors: dict, grads: dict, buffers: dict, momentum: float, rates: torch.Tensor
-         ) -> None:
-    """torch.optim.SGD's update (no dampening, no Nesterov) with one rate per member (E,):
-    b ← g (first step) or μ b + g;  w ← w − η_i b."""
-    for name, w in tensors.items():
-        g = grads[name]
-        if momentum:
-            if name not in buffers:
-                buffers[name] = g.clone()
-            else:
-                buffers[name].mul_(momentum).add_(g)
-            g = buffers[name]
-        w.sub_(g * rates.view((-1,) + (1,) * (w.ndim - 1)))
-
-
-def _non_finite(loss: torch.Tensor, tensors: dict) -> list[str]:
-    """Per member: "loss" or "weight" when either is NaN or infinite, else ""."""
-    weights_ok = torch.stack([torch.isfinite(w).flatten(1).all(1) for w in tensors.values()]
-                             ).all(0)
-    loss_ok = torch.isfinite(loss)
-    return ["" if ok_l and ok_w else ("loss" if not ok_l else "weight")
-            for ok_l, ok_w in zip(loss_ok.tolist(), weights_ok.tolist())]
-
-
 class _Phase:
     """What one phase keeps per running member, in the ensemble's current order (``ens.ids``):
     data, shuffling generators, momentum buffers, receptive fields; ``retain`` drops the
@@ -156,7 +115,7 @@ class _Phase:
         self.ens, self.data, self.phase = ens, data, phase
         params = ens.rules[0].params
         width = ens.nets[0].hidden[-1].channels if ens.nets[0].hidden else 1
-        self.clock = _Clock([learning_rate(r.params, phase, width)[0] for r in ens.rules],
+        self.clock = Clock([learning_rate(r.params, phase, width)[0] for r in ens.rules],
                             epochs, options[0].schedule)
         self.slot = {member: k for k, member in enumerate(ens.ids)}   # member -> clock group
         self.momentum, self.buffers = getattr(params, "momentum", 0.0), {}
@@ -197,7 +156,7 @@ class _Phase:
         gate = [float(running[member]) for member in ens.ids]
         rates = torch.tensor([r * g for r, g in zip(self.rates(), gate)], dtype=loss.dtype,
                              device=loss.device)
-        _sgd(tensors, grads, self.buffers, self.momentum, rates)
+        sgd(tensors, grads, self.buffers, self.momentum, rates)
         return loss, tensors
 
 
@@ -232,7 +191,7 @@ def _phase(ens: Ensemble, data: dict, options: list[TrainOptions], phase: str, e
             rows = orders[:, start_row:start_row + opts.batch_size].to(data["x"].device)
             rates = state.rates()
             loss, tensors = state.step(rows, running)
-            bad = _non_finite(loss, tensors)
+            bad = non_finite(loss, tensors)
             losses.append(loss)
             for p, i in enumerate(ids):
                 if not running[i]:
