@@ -194,18 +194,28 @@ def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
             result.phases[phase].update(status=result.status, message=result.message)
             if result.status in ("diverged", "interrupted"):
                 break
-        if len(phases) > 1 and result.status in ("converged", "max_epochs"):
-            result.message = "; ".join(f"{phase} phase: {done['message']}"
-                                       for phase, done in result.phases.items())
+        join_phase_messages(result, phases)
     except Exception as err:
         if not catch:
             raise
-        lines = str(err).strip().splitlines()
-        result.status, result.error = "failed", err
-        result.message = (f"{type(err).__name__}: {lines[0] if lines else ''} (at step "
-                          f"{result.steps})")
+        record_failure(result, err)
     result.elapsed = time.perf_counter() - start
     return result
+
+
+def join_phase_messages(result: TrainResult, phases: tuple[str, ...]) -> None:
+    """A run of several phases that ended well: "local phase: ...; readout phase: ..."."""
+    if len(phases) > 1 and result.status in ("converged", "max_epochs"):
+        result.message = "; ".join(f"{phase} phase: {done['message']}"
+                                   for phase, done in result.phases.items())
+
+
+def record_failure(result: TrainResult, err: Exception) -> None:
+    """Status "failed": the exception's type and first line, and the step it happened at."""
+    lines = str(err).strip().splitlines()
+    result.status, result.error = "failed", err
+    result.message = (f"{type(err).__name__}: {lines[0] if lines else ''} (at step "
+                      f"{result.steps})")
 
 
 def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epochs: int,

@@ -54,9 +54,11 @@ def table(data: dict[str, list[dict]]) -> list[str]:
         growth = []
         for a, b in zip(series, series[1:]):
             ratio = (b["P_star"] * b["n_star"]) / (a["P_star"] * a["n_star"])
-            bound = "" if a["crossed"] and b["crossed"] else (">" if b["crossed"] is False
-                                                             and a["crossed"] else "~")
-            growth.append(f"{a['L']}→{b['L']}: {bound}{ratio:.1f}×")
+            if not a["crossed"]:
+                text = "?"                    # the smaller depth has only a lower bound
+            else:
+                text = f"{'' if b['crossed'] else '> '}{ratio:.1f}×"
+            growth.append(f"{a['L']}→{b['L']}: {text}")
         lines.append(f"| {SHORT.get(name, name)} | " + " | ".join(cells.get(L, "—")
                                                              for L in depths)
                      + " | " + ", ".join(growth) + " |")

@@ -22,7 +22,8 @@ from ..errors import ConfigError
 from ..network import Network
 from ..rhm import RHMBatch, one_hot
 from ..rules.base import StepResult
-from ..train import TrainOptions, TrainResult, _where, evaluation_epochs, learning_rate
+from ..train import (TrainOptions, TrainResult, _where, evaluation_epochs, join_phase_messages,
+                     learning_rate, record_failure)
 from ..validate import check_data
 from .members import Ensemble
 from .optim import Clock, non_finite, sgd
@@ -75,17 +76,12 @@ def train_ensemble(nets: list[Network], rules: list, train_sets: list[RHMBatch],
             if not any(running):
                 break
         for result in results:
-            if len(phases) > 1 and result.status in ("converged", "max_epochs"):
-                result.message = "; ".join(f"{phase} phase: {done['message']}"
-                                           for phase, done in result.phases.items())
+            join_phase_messages(result, phases)
     except Exception as err:
         if not catch:
             raise
-        lines = str(err).strip().splitlines()
         for result in results:
-            result.status, result.error = "failed", err
-            result.message = (f"{type(err).__name__}: {lines[0] if lines else ''} (at step "
-                              f"{result.steps})")
+            record_failure(result, err)
     elapsed = time.perf_counter() - start
     for result in results:
         result.elapsed = elapsed
