@@ -128,6 +128,14 @@ def test_members_that_cannot_be_packed_are_refused(change, message):
         train_ensemble(*[list(part) for part in zip(first, second)])
 
 
+@pytest.mark.parametrize("first, second", [("bp", "bp_nomask"), ("dfa", "sdfa"),
+                                           ("clapp", "clapp_s")])
+def test_rules_of_one_class_are_told_apart(first, second):
+    members = [member(0, first, epochs=1), member(1, second, epochs=1)]
+    with pytest.raises(ConfigError, match="another rule"):
+        train_ensemble(*[list(part) for part in zip(*members)])
+
+
 def test_other_data_sizes_are_refused():
     first, second = member(0, "bp", epochs=1), member(1, "bp", epochs=1)
     second = second[:2] + (second[2][:64],) + second[3:]

@@ -24,12 +24,26 @@ SHORT = {"bp": "bp", "clapp": "CLAPP (siblings)", "clapp_s": "CLAPP-s (siblings)
          "vicreg": "VICReg (siblings)", "lpl": "LPL (siblings)"}
 
 
+def best_specs(ds: xr.Dataset) -> list[str]:
+    """One rule spec per rule name: where a file holds several (bp at two rates), the one with
+    the lowest final *training* loss, averaged over seeds and P (never the test error)."""
+    loss = ds["train_loss"].mean(["seed", "n_train_multiple"])
+    best: dict[str, tuple[float, str]] = {}
+    for spec in ds["rule"].values:
+        name, value = str(spec).split(":")[0], float(loss.sel(rule=spec))
+        if name not in best or value < best[name][0]:
+            best[name] = (value, str(spec))
+    return [spec for _, spec in best.values()]
+
+
 def points(paths: list[Path]) -> dict[str, list[dict]]:
-    """rule name -> one record per file: L, n*, P*/n* (or its bound), interval, crossed."""
+    """rule name -> one record per file: L, n*, P*/n* (or its bound), interval, crossed, and
+    the spec used (``best_specs``)."""
     out: dict[str, list[dict]] = {}
     for path in paths:
         with xr.open_dataset(path) as ds:
-            summary = summarize(ds.load())
+            ds = ds.load()
+            summary = summarize(ds.sel(rule=best_specs(ds)))
         grid_max = float(summary["n_train_multiple"].max())
         for record in rows(summary):
             name = str(record["rule"]).split(":")[0]
@@ -38,7 +52,7 @@ def points(paths: list[Path]) -> dict[str, list[dict]]:
                 "interval": record["interval"], "crossed": record["crossed"],
                 "P_star": record["P_star"] if record["crossed"] else grid_max,
                 "low": record["P_star_low"], "high": record["P_star_high"],
-                "n_c": record["n_classes"], "m": record["rhm_m"]})
+                "n_c": record["n_classes"], "m": record["rhm_m"], "spec": str(record["rule"])})
     for series in out.values():
         series.sort(key=lambda r: r["L"])
     return out
@@ -103,6 +117,8 @@ def main() -> None:
     args = parser.parse_args()
     data = points(args.files)
     print("\n".join(table(data)))
+    for name, series in data.items():
+        print(f"{name}: " + "; ".join(f"L = {r['L']}: {r['spec']}" for r in series))
     if args.png:
         print(f"wrote {figure(data, args.png)}")
     if any(not math.isfinite(r["P_star"]) for s in data.values() for r in s):

@@ -50,8 +50,7 @@ def check_members(nets: list[Network], rules: list) -> None:
     first = rules[0]
     common = {k: v for k, v in vars(first.params).items() if k not in MEMBER_PARAMS}
     for i, (net, rule) in enumerate(zip(nets, rules)):
-        if type(rule) is not type(first) or getattr(rule, "kind", None) != getattr(
-                first, "kind", None) or vars(rule).get("pathway") != vars(first).get("pathway"):
+        if type(rule) is not type(first) or _variant(rule) != _variant(first):
             raise ConfigError(f"ensemble member {i} has another rule than member 0; members "
                               "may differ only in " + ", ".join(MEMBER_KEYS))
         differ = sorted(k for k, v in vars(rule.params).items()
@@ -67,6 +66,13 @@ def check_members(nets: list[Network], rules: list) -> None:
     if getattr(first.params, "pairs", None) == "views":
         raise ConfigError("rule.pairs='views' cannot run in an ensemble: each member draws its "
                           "partners from its own training set; run these points one by one")
+
+
+def _variant(rule) -> dict:
+    """What makes a rule object this rule and not another of its class (bp / bp_nomask: the
+    masks; dfa / sdfa: the error signal; clapp / clapp_s: the kind): its plain attributes."""
+    return {k: v for k, v in vars(rule).items()
+            if k != "params" and isinstance(v, (str, bool, int, float, tuple))}
 
 
 class Ensemble:
