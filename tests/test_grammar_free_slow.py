@@ -13,7 +13,7 @@ from plastisim import config
 from plastisim.run import execute
 
 THRESHOLD = 0.1 * (1 - 1 / 16)          # 10 % of chance
-GRID = ["network.width=128", "train.n_train_multiple=8", "train.n_test=4000",
+GRID = ["network.width=128", "train.n_train=8192", "train.n_test=4000",   # P = 8 n*
         "train.epochs=94", "train.evaluations=5"]   # 6000 local steps of batch 128
 
 
