@@ -203,6 +203,11 @@ def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
     return result
 
 
+def decay_factors(params, tensors: dict) -> dict[str, float]:
+    """2λ / numel(w) per tensor: the PRX weight decay λ · mean(w²) as a direction (recipe 2)."""
+    return {k: 2 * getattr(params, "weight_decay", 0.0) / w.numel() for k, w in tensors.items()}
+
+
 def join_phase_messages(result: TrainResult, phases: tuple[str, ...]) -> None:
     """A run of several phases that ended well: "local phase: ...; readout phase: ..."."""
     if len(phases) > 1 and result.status in ("converged", "max_epochs"):
@@ -227,7 +232,7 @@ def _train_phase(net, rule, data: _Data, options: TrainOptions, phase: str, epoc
     optimiser = torch.optim.SGD(list(tensors.values()),
                                 lr=learning_rate(params, phase, width)[0],
                                 momentum=getattr(params, "momentum", 0.0))
-    decay = {k: 2 * getattr(params, "weight_decay", 0.0) / w.numel() for k, w in tensors.items()}
+    decay = decay_factors(params, tensors)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
                 if options.schedule == "cosine" else None)
     evaluate_at = evaluation_epochs(epochs, options.evaluations)

@@ -86,10 +86,17 @@ class Ensemble:
         self.net, self.rule = copy.deepcopy(nets[0]), copy.deepcopy(rules[0])
         self.weights = {name: torch.stack([net.synapses[name].w for net in nets])
                         for name in nets[0].synapses}                      # (E, *w.shape)
-        for i, net in enumerate(nets):          # each member sees its slice of the stack
+        present = [a for a in RULE_TENSORS if isinstance(getattr(self.rule, a, None), dict)]
+        self.tensors = tree_map(lambda *ts: torch.stack(ts),
+                                *[{a: getattr(rule, a) for a in present} for rule in rules])
+        self._share()
+
+    def _share(self) -> None:
+        """Point every member's network and rule at its slices (views) of the stacks."""
+        for i, net in enumerate(self.nets):
             for name, syn in net.synapses.items():
                 syn.w = self.weights[name][i]
-        self.tensors = self._stack_rule_tensors()
+        self._unstack_into_rules(self.tensors)
 
     def retain(self, keep: list[int]) -> None:
         """Go on with members ``keep`` (positions in this ensemble) only: the others get their
@@ -106,20 +113,10 @@ class Ensemble:
         self.ids = [self.ids[i] for i in keep]
         self.size = len(keep)
         self.weights = {name: w[index] for name, w in self.weights.items()}
-        for i, net in enumerate(self.nets):
-            for name, syn in net.synapses.items():
-                syn.w = self.weights[name][i]
         self.tensors = tree_map(lambda t: t[index], self.tensors)
-        self._unstack_into_rules(self.tensors)
+        self._share()
 
     # --- the rules' own tensors ------------------------------------------------------------
-    def _stack_rule_tensors(self) -> dict:
-        present = [a for a in RULE_TENSORS if isinstance(getattr(self.rule, a, None), dict)]
-        trees = [{a: getattr(rule, a) for a in present} for rule in self.rules]
-        stacked = tree_map(lambda *ts: torch.stack(ts), *trees)
-        self._unstack_into_rules(stacked)
-        return stacked
-
     def _unstack_into_rules(self, stacked: dict) -> None:
         """Give every member's rule its slices (views) of the stacked tensors."""
         for i, rule in enumerate(self.rules):
@@ -159,9 +156,9 @@ class Ensemble:
                     if rates and group.rate is not None}
             return step.loss, step.updates, {a: getattr(self.rule, a) for a in tensors}, kept
 
+        in_dims = (0, 0, 0, 0, 0, None if fields is None else 0)
         try:
-            loss, updates, tensors, kept = vmap(member, in_dims=(0, 0, 0, 0, 0, None if fields is None
-                                                           else 0))(*args, fields)
+            loss, updates, tensors, kept = vmap(member, in_dims=in_dims)(*args, fields)
         finally:
             self._release()
         if "state" in tensors:                 # running statistics: rebound by the step

@@ -22,8 +22,8 @@ from ..errors import ConfigError
 from ..network import Network
 from ..rhm import RHMBatch, one_hot
 from ..rules.base import StepResult
-from ..train import (TrainOptions, TrainResult, _where, evaluation_epochs, join_phase_messages,
-                     learning_rate, record_failure)
+from ..train import (TrainOptions, TrainResult, _where, decay_factors, evaluation_epochs,
+                     join_phase_messages, phase_learning_rates, record_failure)
 from ..validate import check_data
 from .members import Ensemble
 from .optim import Clock, non_finite, sgd
@@ -110,13 +110,11 @@ class _Phase:
                  epochs: int, monitors: list | None):
         self.ens, self.data, self.phase = ens, data, phase
         params = ens.rules[0].params
-        width = ens.nets[0].hidden[-1].channels if ens.nets[0].hidden else 1
-        self.clock = Clock([learning_rate(r.params, phase, width)[0] for r in ens.rules],
-                            epochs, options[0].schedule)
+        self.clock = Clock([phase_learning_rates(r, ens.nets[0])[phase][0] for r in ens.rules],
+                           epochs, options[0].schedule)
         self.slot = {member: k for k, member in enumerate(ens.ids)}   # member -> clock group
         self.momentum, self.buffers = getattr(params, "momentum", 0.0), {}
-        self.decay = {k: 2 * getattr(params, "weight_decay", 0.0) / w[0].numel()
-                      for k, w in ens.learned(phase).items()}
+        self.decay = decay_factors(params, {k: w[0] for k, w in ens.learned(phase).items()})
         self.shuffles = [torch.Generator().manual_seed(options[i].seed) for i in ens.ids]
         # frozen layers: their output once, unless a monitor records the rates of every step
         self.monitors = monitors
@@ -139,21 +137,20 @@ class _Phase:
         self.shuffles = [self.shuffles[p] for p in keep]
         self.fields = None if self.fields is None else self.fields[index]
 
-    def step(self, rows: torch.Tensor, running: list[bool]):
-        """One step of every member on its rows (E, B): (loss (E,), stacked tensors)."""
+    def step(self, rows: torch.Tensor, running: list[bool], rates: list[float]):
+        """One step of every member on its rows (E, B) at its rate ``rates`` (0 for a member
+        that stopped): (loss (E,), the stacked tensors it updates, their update directions)."""
         ens, x, y = self.ens, self.data["x"], self.data["y"]
         members = torch.arange(ens.size, device=x.device)[:, None]
         loss, updates = ens.step(x[members, rows], y[members, rows], self.phase,
                                  None if self.fields is None else self.fields[members, rows],
                                  rates=self.monitors is not None)
-        self.updates = updates
         tensors = ens.learned(self.phase)
         grads = {k: self.decay[k] * w - updates[k] for k, w in tensors.items()}
-        gate = [float(running[member]) for member in ens.ids]
-        rates = torch.tensor([r * g for r, g in zip(self.rates(), gate)], dtype=loss.dtype,
-                             device=loss.device)
-        sgd(tensors, grads, self.buffers, self.momentum, rates)
-        return loss, tensors
+        eta = torch.tensor([r if running[member] else 0.0 for r, member in zip(rates, ens.ids)],
+                           dtype=loss.dtype, device=loss.device)
+        sgd(tensors, grads, self.buffers, self.momentum, eta)
+        return loss, tensors, updates
 
 
 def _phase(ens: Ensemble, data: dict, options: list[TrainOptions], phase: str, epochs: int,
@@ -186,7 +183,7 @@ def _phase(ens: Ensemble, data: dict, options: list[TrainOptions], phase: str, e
                 return
             rows = orders[:, start_row:start_row + opts.batch_size].to(data["x"].device)
             rates = state.rates()
-            loss, tensors = state.step(rows, running)
+            loss, tensors, updates = state.step(rows, running, rates)
             bad = non_finite(loss, tensors)
             losses.append(loss)
             for p, i in enumerate(ids):
@@ -203,8 +200,8 @@ def _phase(ens: Ensemble, data: dict, options: list[TrainOptions], phase: str, e
                                       f": non-finite {bad[p]}; lr={rates[p]:.4g}")
                     running[i] = False
             if monitors is not None:
-                _record(ens, monitors, results, running, ids, loss, state.updates,
-                        first_epoch, epoch)
+                _record(ens, monitors, results, running, ids, loss, updates, first_epoch,
+                        epoch)
             if not any(running[i] for i in ids):
                 break
         lr_now = state.rates()
