@@ -10,10 +10,10 @@ it the sequential reference of E = 64); analyses/gpu_check.sh runs it on device=
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from plastisim.bench.ensemble import bench_ensemble
+from plastisim.bench.timing import emit
 
 
 def main() -> None:
@@ -28,11 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     result = bench_ensemble(tuple(args.sizes), tuple(args.rules), tuple(args.widths),
                             steps=args.steps, repeats=args.repeats, device=args.device)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

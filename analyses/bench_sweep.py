@@ -10,10 +10,10 @@ same call; ``ratio_to_reference`` is the throughput ratio (ideal: 2 on two free 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from plastisim.bench.sweep import bench_sweep
+from plastisim.bench.timing import emit
 
 
 def main() -> None:
@@ -23,11 +23,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
     result = bench_sweep(n_runs=args.runs, epochs=args.epochs)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""What every benchmark reports with its figures: median wall times and the machine."""
+"""What every benchmark reports with its figures: median wall times and the machine; and how a
+benchmark script prints its JSON (``emit``)."""
 from __future__ import annotations
 
+import json
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -25,3 +28,13 @@ def machine() -> dict:
     """What the figures were measured on."""
     return {"torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(), "python": platform.python_version()}
+
+
+def emit(result: dict, out: Path | None = None) -> str:
+    """Print ``result`` as indented JSON, and also write it to ``out`` (folders created)."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    return text
