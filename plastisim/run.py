@@ -188,9 +188,8 @@ def execute_ensemble(cfgs: list[RunConfig], *, device: str | None = None,
     """Build every config and train them together as one ensemble
     (``ensemble.train_ensemble``): outcome i is that of ``execute(cfgs[i], catch=catch)`` but
     for wall times (``elapsed_s``, ``samples_per_s`` are the ensemble's) and the attribute
-    ``ensemble_size`` (E, also ``Outcome.ensemble``): provenance, since in float32 the batched
-    products round differently from a single run's, and a trajectory at the edge of stability
-    can then end elsewhere (in float64 members equal runs alone to rounding).
+    ``ensemble_size`` (E, also ``Outcome.ensemble``), as provenance (members equal their runs
+    alone bit for bit where the batched kernels round as the single ones: docs/ensembles.md).
     ConfigError when a config does not build, or the configs differ in more than
     ``ensemble.MEMBER_KEYS`` (or cannot be packed)."""
     built = [build(cfg, device) for cfg in cfgs]

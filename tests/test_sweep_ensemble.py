@@ -13,14 +13,12 @@ from plastisim.sweep.executors import run_task
 from plastisim.sweep.packing import pack, pack_key
 from plastisim.testing import tiny_run_toml
 
-# 3 rules × 2 seeds × 2 learning rates on a tiny RHM (v = n_c = 8, m = 4, L = 2), in float64:
-# 12 runs, 3 packs of 4 (a rule's seeds and learning rates)
+# 3 rules × 2 seeds × 2 learning rates on a tiny RHM (v = n_c = 8, m = 4, L = 2), in float32
+# (the default): 12 runs, 3 packs of 4 (a rule's seeds and learning rates)
 RULES = """rules = ["bp", "dfa", 'clapp:pairs="siblings",readout_epochs=3']"""
 SWEEP = f"""
 base = "tiny.toml"
 {RULES}
-[set]
-network.dtype = "float64"
 [axes]
 rule.lr = [0.5, 2.0]
 seed = [0, 1]
@@ -48,25 +46,19 @@ def _open(path: Path) -> xr.Dataset:
 
 
 def assert_same_numbers(a: xr.Dataset, b: xr.Dataset, ignore: tuple[str, ...] = ()) -> None:
-    """Equal in every variable and attribute but timing ones (and ``ignore``): integers and
-    strings exactly, floats to rtol 1e-9."""
+    """Equal in every variable and attribute but timing ones (and ``ignore``), floats too: a
+    packed float32 run gives its numbers alone bit for bit (``tests/test_ensemble.py``)."""
     assert set(a.variables) - TIMING == set(b.variables) - TIMING
     for name in set(a.variables) - TIMING:
         x, y = a[name].values, b[name].values
         assert a[name].dims == b[name].dims, name
-        if np.issubdtype(x.dtype, np.floating):
-            np.testing.assert_allclose(x, y, rtol=1e-9, atol=0, err_msg=name)
-        else:
-            np.testing.assert_array_equal(x, y, err_msg=name)
+        np.testing.assert_array_equal(x, y, err_msg=name)
         assert a[name].attrs == b[name].attrs, name
     keys = set(a.attrs) - TIMING - set(ignore)
     assert keys == set(b.attrs) - TIMING - set(ignore)
     for key in keys:
         x, y = a.attrs[key], b.attrs[key]
-        if isinstance(x, (float, np.floating)):
-            np.testing.assert_allclose(x, y, rtol=1e-9, atol=0, err_msg=key)
-        else:
-            assert np.array_equal(x, y), key
+        assert np.array_equal(x, y, equal_nan=isinstance(x, (float, np.floating))), key
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +82,7 @@ def test_packed_sweep_equals_the_unpacked_one(alone_and_packed):
     assert set(a.status.values.ravel()) <= {"converged", "max_epochs"}
     assert a.test_error.std() > 0       # the runs differ: the equality means something
     assert_same_numbers(a, b)
-    xr.testing.assert_allclose(sweep.comparable(a), sweep.comparable(b), rtol=1e-9, atol=0)
+    xr.testing.assert_identical(sweep.comparable(a), sweep.comparable(b))
     names = sorted(p.name for p in (alone / "runs").glob("*.nc"))
     assert names == sorted(p.name for p in (packed / "runs").glob("*.nc")) and len(names) == 12
     for name in names:                  # every run file too

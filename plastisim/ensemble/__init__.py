@@ -6,7 +6,7 @@
 ``members.py`` stacks the members along one leading axis E and maps the single-network step
 over it; ``train.py`` is the learning loop of ``plastisim.train`` for every member at once,
 ``optim.py`` its per-member SGD and schedule.
-Member i's result equals its independent run (float64: to rounding); docs/ensembles.md.
+Member i's result equals its independent run, bit for bit (float32 and float64); docs/ensembles.md.
 """
 from .members import MEMBER_KEYS, Ensemble, check_members
 from .train import train_ensemble

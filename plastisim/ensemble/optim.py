@@ -33,7 +33,9 @@ class Clock:
 def sgd(tensors: dict, grads: dict, buffers: dict, momentum: float, rates: torch.Tensor
          ) -> None:
     """torch.optim.SGD's update (no dampening, no Nesterov) with one rate per member (E,):
-    b ← g (first step) or μ b + g;  w ← w − η_i b."""
+    b ← g (first step) or μ b + g;  w ← w − η_i b. The last is ``addcmul_``, which rounds as
+    SGD's ``w.add_(b, alpha=-η)`` (one fused multiply-add), so that a float32 member's weights
+    are bit for bit those of its run alone."""
     for name, w in tensors.items():
         g = grads[name]
         if momentum:
@@ -42,7 +44,7 @@ def sgd(tensors: dict, grads: dict, buffers: dict, momentum: float, rates: torch
             else:
                 buffers[name].mul_(momentum).add_(g)
             g = buffers[name]
-        w.sub_(g * rates.view((-1,) + (1,) * (w.ndim - 1)))
+        w.addcmul_(g, -rates.view((-1,) + (1,) * (w.ndim - 1)))
 
 
 def non_finite(loss: torch.Tensor, tensors: dict) -> list[str]:
