@@ -10,7 +10,8 @@
 # TRAIN_WIDTHS and PEAK_N to make it small: a check of the script itself before device time is
 # spent on it (tests/test_gpu_check.py):
 #
-#     DEVICE=cpu SIZES="1 2" WIDTHS=64 TRAIN_WIDTHS=64 PEAK_N=512 REPEATS=1 bash analyses/gpu_check.sh
+#     DEVICE=cpu SIZES="1 2" WIDTHS=64 TRAIN_WIDTHS=64 PEAK_N=512 REPEATS=1 \
+#         bash analyses/gpu_check.sh
 #
 #   nvidia-smi.txt     the device
 #   pytest_cuda.txt    the CUDA test cases (the `cuda`-marked parameters of tests/conftest.py)
@@ -34,7 +35,8 @@ WIDTHS=${WIDTHS:-64 256}
 TRAIN_WIDTHS=${TRAIN_WIDTHS:-64 256 1024}
 PEAK_N=${PEAK_N:-8192}
 
-if [ "$DEVICE" = cuda ] && ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+has_cuda='import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'
+if [ "$DEVICE" = cuda ] && ! "$PYTHON" -c "$has_cuda"; then
     echo "gpu_check: no CUDA device (torch.cuda.is_available() is False with $PYTHON);" \
          "nothing was measured" >&2
     exit 1

@@ -1,8 +1,8 @@
 """An ensemble's member i is the independent run with member i's settings (issue 14).
 
 Every rule family, float64, 100 steps: weights to 1e-9 relative, the same learning curve, status,
-message, steps and samples; in float32 the same weights and curves bit for bit; a member that diverges stops alone; members that cannot be packed
-are refused in one line.
+message, steps and samples; in float32 the same weights and curves bit for bit; a member that
+diverges stops alone; members that cannot be packed are refused in one line.
 """
 from __future__ import annotations
 
