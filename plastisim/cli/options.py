@@ -43,11 +43,14 @@ def threads(args: argparse.Namespace) -> int:
 
 @contextmanager
 def torch_threads(n: int) -> Iterator[int]:
-    """Run the block with ``n`` torch intra-op threads, then restore the previous count."""
+    """Run the block with ``n`` torch intra-op threads (``threads.set_threads``: every MKL
+    product on exactly ``n``), then restore the previous count."""
     import torch
 
+    from ..threads import set_threads
+
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    set_threads(n)
     try:
         yield n
     finally:

@@ -3,8 +3,8 @@
 Every executor calls the same task, ``run_task(config_toml, source, threads)``, or for a pack of
 runs trained as one ensemble (``packing``) ``run_pack_task(config_tomls, sources, threads)``:
 the run's full config travels as TOML text (plain strings, checked again where it runs), the
-task sets the number of torch threads (1 by default, so that a run gives the same numbers
-wherever it runs), trains, and returns the run's Dataset; an exception becomes a *failed* run's
+task sets the number of torch threads (``threads.set_threads``: 1 by default, so that a run
+gives the same numbers wherever it runs, and MKL's dynamic threading off), trains, and returns the run's Dataset; an exception becomes a *failed* run's
 Dataset with its one-line reason, never an exception of the sweep (raised inside training, it
 keeps the learning curve up to there and names the step, like an interruption). Executors take
 the runs in packs (a pack of one is an ordinary run) and yield ``(config_hash, dataset)`` for
@@ -41,6 +41,7 @@ from ..config import RunConfig
 from ..errors import ConfigError, PlastisimError
 from ..record import curve_dataset, provenance
 from ..run import execute, execute_ensemble
+from ..threads import set_threads
 
 Task = tuple[str, RunConfig]            # (config_hash, config)
 Pack = list[Task]                       # runs trained together (packing.pack); one: a run
@@ -72,7 +73,7 @@ def failed_dataset(config_toml: str, source: str, reason: str) -> xr.Dataset:
 def run_task(config_toml: str, source: str = "", threads: int = 1) -> xr.Dataset:
     """One run of a sweep (any executor): its config as TOML text (validated here), trained
     with ``threads`` torch threads; never raises."""
-    torch.set_num_threads(threads)      # per process; left set (threaded Dask workers share it)
+    set_threads(threads)                # per process; left set (threaded Dask workers share it)
     try:
         cfg = config.build(tomllib.loads(config_toml), source)
         ds = execute(cfg, catch=True).dataset   # failing in training: its curve is kept
@@ -93,7 +94,7 @@ def run_pack_task(config_tomls: list[str], sources: list[str],
     that of ``run_task`` alone; never raises. If the pack cannot train as a whole (a config
     that does not build or pack, an error of the batched computation), its runs train one by
     one; so does a member that failed inside the ensemble, so that its curve is its own."""
-    torch.set_num_threads(threads)
+    set_threads(threads)
     try:
         cfgs = [config.build(tomllib.loads(text), source)
                 for text, source in zip(config_tomls, sources)]
