@@ -4,7 +4,7 @@
         [--widths 64 256] [--steps 30] [--repeats 3] [--device cpu] [--out runs/ensemble.json]
 
 Prints JSON (plastisim.bench.ensemble.bench_ensemble; also `plastisim bench ensemble`) and, with
---out, writes it there. The full benchmark takes about 20 minutes on two CPU cores (most of
+--out, writes it there. The full benchmark takes 10–20 minutes on two CPU cores (most of
 it the sequential reference of E = 64); analyses/gpu_check.sh runs it on device="cuda".
 """
 from __future__ import annotations
