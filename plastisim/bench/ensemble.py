@@ -47,7 +47,7 @@ from .. import rules as registry
 from ..network import hierarchy
 from ..rhm import RHM, RHMBatch
 from ..train import TrainOptions, resolve_device, train
-from .timing import machine
+from .timing import machine, resident_bytes
 
 RHM_PARAMS = {"v": 8, "n_classes": 8, "m": 4, "s": 2, "L": 3}
 #: rule parameters of the benchmark beyond the defaults (grammar-free pairs for the SSL rules)
@@ -94,14 +94,6 @@ class _Clock:
         return self.times[last] - self.times[first]
 
 
-def _memory(name: str) -> int:
-    """A field of /proc/self/status (VmRSS, VmHWM) in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(name)
-
-
 def _trim() -> None:
     """Give the memory glibc holds free back to the system (``malloc_trim``), so that what a
     measured call allocates shows in the resident size; nothing where there is no glibc."""
@@ -128,7 +120,7 @@ class _Peak:
             try:
                 _trim()                                          # freed memory back to the OS
                 Path("/proc/self/clear_refs").write_text("5")    # VmHWM := VmRSS
-                self.base = _memory("VmRSS")
+                self.base = resident_bytes()[0]
             except OSError:
                 self.base = None
         return self
@@ -138,7 +130,7 @@ class _Peak:
             torch.cuda.synchronize(self.device)
             self.bytes = torch.cuda.max_memory_allocated(self.device) - self.base
         elif self.base is not None:
-            self.bytes = _memory("VmHWM") - self.base
+            self.bytes = resident_bytes()[1] - self.base
 
 
 def _rule(name: str, member: int):

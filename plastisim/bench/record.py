@@ -19,15 +19,7 @@ from ..monitor import Monitor
 from ..network import hierarchy
 from ..rhm import RHM
 from ..train import TrainOptions, train
-from .timing import machine
-
-
-def _memory_mb() -> tuple[float, float]:
-    """(current, peak) resident memory of this process in MB (Linux /proc/self/status)."""
-    status = Path("/proc/self/status").read_text().splitlines()
-    kb = {line.split(":")[0]: float(line.split()[1]) for line in status
-          if line.startswith(("VmRSS:", "VmHWM:"))}
-    return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
+from .timing import machine, resident_bytes
 
 
 class _Timed:
@@ -73,7 +65,7 @@ def _stream(net, steps: int, every: int, path: Path) -> dict:
             w.add_(dw)
         monitor.record(i, net, None, epoch=0)
         if i in (max(steps // 10, 1), steps):
-            memory[i] = _memory_mb()                        # (current, peak) MB
+            memory[i] = tuple(b / 2**20 for b in resident_bytes())   # (current, peak) MB
     monitor.monitor.close()
     (early, (rss0, peak0)), (_, (rss1, peak1)) = sorted(memory.items())
     records, size = monitor.monitor.n, os.path.getsize(path)

@@ -1,5 +1,5 @@
-"""What every benchmark reports with its figures: median wall times and the machine; and how a
-benchmark script prints its JSON (``emit``)."""
+"""What every benchmark reports with its figures: median wall times, the machine, the process's
+resident memory; and how a benchmark script prints its JSON (``emit``)."""
 from __future__ import annotations
 
 import json
@@ -28,6 +28,15 @@ def machine() -> dict:
     """What the figures were measured on."""
     return {"torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(), "python": platform.python_version()}
+
+
+def resident_bytes() -> tuple[int, int]:
+    """(current, peak) resident memory of this process in bytes: VmRSS and VmHWM of
+    /proc/self/status (Linux; OSError where there is no such file)."""
+    fields = {line.split(":")[0]: int(line.split()[1]) * 1024
+              for line in Path("/proc/self/status").read_text().splitlines()
+              if line.startswith(("VmRSS:", "VmHWM:"))}
+    return fields["VmRSS"], fields["VmHWM"]
 
 
 def emit(result: dict, out: Path | None = None) -> str:
