@@ -78,7 +78,7 @@ def _sweep(args: argparse.Namespace) -> int:
         if not sep or not values:
             raise ConfigError(f"--only {text!r} is not of the form DIM=VALUE[,VALUE...]")
         sweep = subset(sweep, dim.strip(), [v.strip() for v in values.split(",")])
-    n_unique = len({p.hash for p in sweep.points})
+    n_unique = len(sweep.runs)
     dims = " × ".join(f"{a.dim}[{len(a.values)}]" for a in sweep.axes) or "one point"
     if args.dry_run:
         print(f"sweep {sweep.title}: {dims} = {len(sweep.points)} points, {n_unique} runs"
@@ -127,12 +127,7 @@ def _packs(sweep, ensemble: int) -> str:
         return ""
     from ..sweep.packing import pack
 
-    seen, tasks = set(), []
-    for point in sweep.points:
-        if point.hash not in seen:
-            seen.add(point.hash)
-            tasks.append((point.hash, point.config))
-    packs = pack(tasks, ensemble)
+    packs = pack([(point.hash, point.config) for point in sweep.runs], ensemble)
     alone = sum(len(p) == 1 for p in packs)
     return (f", in {len(packs)} tasks (ensembles of up to {ensemble}: "
             f"{len(packs) - alone} ensembles, {alone} runs alone)")

@@ -88,6 +88,15 @@ class Sweep:
     def shape(self) -> tuple[int, ...]:
         return tuple(len(a.values) for a in self.axes)
 
+    @property
+    def runs(self) -> list[Point]:
+        """The distinct runs: the first point of every config hash, in plan order (points that
+        set the same config are one run)."""
+        first: dict[str, Point] = {}
+        for point in self.points:
+            first.setdefault(point.hash, point)
+        return list(first.values())
+
 
 def config_hash(cfg: RunConfig) -> str:
     """Identity of a run: sha256 of its full configuration TOML (defaults included)."""

@@ -88,11 +88,8 @@ def _prepare(sweep: Sweep, out: Path, resume: bool,
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "sweep.toml", lambda tmp: tmp.write_text(sweep.text))
-    tasks, skipped, seen = [], [], set()
-    for point in sweep.points:
-        if point.hash in seen:
-            continue
-        seen.add(point.hash)
+    tasks, skipped = [], []
+    for point in sweep.runs:
         if resume and is_finished(out / point.file):
             skipped.append(point.hash)
         else:
