@@ -53,10 +53,10 @@ def train_ensemble(nets: list[Network], rules: list, train_sets: list[RHMBatch],
     monitors = monitors if monitors is not None and any(monitors) else None
     results = [TrainResult() for _ in nets]
     device, dtype, v = nets[0].device, nets[0].dtype, nets[0].input.channels
-    stack = lambda sets, key: torch.stack([getattr(s, key) for s in sets]).to(device)  # noqa
-    data = {"x": torch.stack([one_hot(s.x, v, dtype) for s in train_sets]).to(device),
-            "y": stack(train_sets, "y"), "y_test": stack(test_sets, "y"),
-            "x_test": torch.stack([one_hot(s.x, v, dtype) for s in test_sets]).to(device)}
+    inputs = lambda sets: torch.stack([one_hot(s.x, v, dtype) for s in sets]).to(device)  # noqa
+    labels = lambda sets: torch.stack([s.y for s in sets]).to(device)                    # noqa
+    data = {"x": inputs(train_sets), "y": labels(train_sets),
+            "x_test": inputs(test_sets), "y_test": labels(test_sets)}
     for net, rule in zip(nets, rules):
         rule.prepare(net)
     ensemble = Ensemble(nets, rules)

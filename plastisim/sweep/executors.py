@@ -4,9 +4,10 @@ Every executor calls the same task, ``run_task(config_toml, source, threads)``, 
 runs trained as one ensemble (``packing``) ``run_pack_task(config_tomls, sources, threads)``:
 the run's full config travels as TOML text (plain strings, checked again where it runs), the
 task sets the number of torch threads (``threads.set_threads``: 1 by default, so that a run
-gives the same numbers wherever it runs, and MKL's dynamic threading off), trains, and returns the run's Dataset; an exception becomes a *failed* run's
-Dataset with its one-line reason, never an exception of the sweep (raised inside training, it
-keeps the learning curve up to there and names the step, like an interruption). Executors take
+gives the same numbers wherever it runs, and MKL's dynamic threading off), trains, and returns
+the run's Dataset; an exception becomes a *failed* run's Dataset with its one-line reason,
+never an exception of the sweep (raised inside training, it keeps the learning curve up to
+there and names the step, like an interruption). Executors take
 the runs in packs (a pack of one is an ordinary run) and yield ``(config_hash, dataset)`` for
 every run as its pack finishes, in completion order. Dask is imported only when a scheduler is
 given.
