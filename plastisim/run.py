@@ -172,12 +172,14 @@ def make_monitor(cfg: RunConfig, built: Built, path, overwrite: bool = False) ->
 
 
 def execute(cfg: RunConfig, *, device: str | None = None, monitor=None,
-            progress: Callable[[dict], None] | None = None, catch: bool = False) -> Outcome:
+            progress: Callable[[dict], None] | None = None, catch: bool = False,
+            built: Built | None = None) -> Outcome:
     """Build and train; the Dataset is complete even when the run diverged. ``catch``: an
     exception inside training ends the run as status "failed" with its message, and the
     Dataset keeps the learning curve up to there (``train``'s ``catch``); errors of the
-    config or of building still raise."""
-    built = build(cfg, device)
+    config or of building still raise. ``built``: ``build(cfg, device)`` made by the caller,
+    e.g. to watch its network from ``progress`` (``plastisim demo`` probes it)."""
+    built = build(cfg, device) if built is None else built
     result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
                    rhm=built.rhm, monitor=monitor, progress=progress, catch=catch)
     return Outcome(result, describe(cfg, built, result), built)

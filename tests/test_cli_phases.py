@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--set", "rhm.L=2", "--set", "train.n_train=128", "--set", "train.n_test=128",
         "--set", "network.width=8", "--set", "train.batch_size=64"]
 SSL = [*TINY, "--set", "train.epochs=7", "--set", "rule.readout_epochs=2"]
-BAR = re.compile(r"(?:^|[\r\n])([a-z_ ]*?):?\s*\d+%\|[^|]*\|\s*(\d+)/(\d+)")
+BAR = re.compile(r"(?:^|[\r\n])([A-Za-z_() ]*?):?\s*\d+%\|[^|]*\|\s*(\d+)/(\d+)")
 
 
 class FakeTerminal(io.StringIO):
@@ -58,14 +58,22 @@ def test_a_supervised_run_draws_one_bar(monkeypatch, capsys):
 def test_demo_draws_a_bar_per_rule_and_phase(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(demo, "RHM_TABLE", {**demo.RHM_TABLE, "L": 2})
     monkeypatch.setattr(demo, "TRAIN", {**demo.TRAIN, "n_train": 128, "n_test": 128})
-    monkeypatch.setattr(demo, "RUNS", {"bp": ({}, 2),
-                                       "clapp": ({**demo.SSL, "readout_epochs": 3}, 2)})
+    monkeypatch.setattr(demo, "PROBE", 64)
+    monkeypatch.setattr(demo, "RUNS", (
+        demo.DemoRun("bp", "bp", {}, 2, "labels"),
+        demo.DemoRun("CLAPP", "clapp", {**demo.SIBLINGS, "readout_epochs": 3}, 2, "inputs alone"),
+        demo.DemoRun("VICReg", "vicreg", {**demo.ORACLE_VIEWS, "readout_epochs": 1}, 1,
+                     "oracle views", oracle=True)))
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert main(["demo", "--width", "8", "--out", str(tmp_path / "d.png")]) == 0
     bars = _bars(terminal.getvalue())
-    assert bars["bp"] == (2, 2) and bars["clapp local"] == (2, 2), terminal.getvalue()
-    assert bars["clapp readout"][1] == 3
+    assert bars["bp"] == (2, 2) and bars["CLAPP local"] == (2, 2), terminal.getvalue()
+    assert bars["CLAPP readout"][1] == 3 and bars["VICReg (oracle) local"] == (1, 1)
+    table = capsys.readouterr().out
+    # the oracle row comes last, under its own heading; the probe ran in the local phase
+    assert table.index("inputs alone") < table.index("oracle baseline") < \
+        table.index("oracle views"), table
     monkeypatch.setattr(sys, "stderr", terminal := FakeTerminal())
     assert main(["demo", "--width", "8", "--out", str(tmp_path / "e.png"), "--quiet"]) == 0
     assert _bars(terminal.getvalue()) == {}
