@@ -35,7 +35,9 @@ import xarray as xr
 import plastisim as ps
 
 torch.set_num_threads(1)
-OUT = Path(os.environ.get("PLASTISIM_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="plastisim-"))
+# figures and files go to PLASTISIM_NOTEBOOK_OUT, or a new temporary folder
+OUT = Path(os.environ.get("PLASTISIM_NOTEBOOK_OUT")
+           or tempfile.mkdtemp(prefix="plastisim-"))
 OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -51,14 +53,16 @@ rhm = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
 train_set, test_set = rhm.split(n_train=2048, n_test=2000, seed=1)
 net = ps.hierarchy(rhm, width=64, seed=0)
 path = OUT / "bp_trajectory.nc"
-mon = ps.Monitor(net, weights="all", updates="all", rates="h1,h2,h3", every=40, path=path,
-                 overwrite=True)
-mon.record(0, net)                      # the initial weights, before any step
-result = ps.train(net, ps.rules.get("bp"), train_set, test_set, ps.TrainOptions(epochs=150),
-                  monitor=mon, rhm=rhm)
+mon = ps.Monitor(net, weights="all", updates="all", rates="h1,h2,h3",
+                 every=40, path=path, overwrite=True)
+mon.record(0, net)                   # the initial weights, before any step
+result = ps.train(net, ps.rules.get("bp"), train_set, test_set,
+                  ps.TrainOptions(epochs=150), monitor=mon, rhm=rhm)
 mon.close()
-print(result.status, result.steps, "steps, final test error", result.final["test_error"])
-print(mon)
+print(result.status, result.steps, "steps, final test error",
+      result.final["test_error"])
+print(f"{mon.n} records, one every {mon.every} steps, in {path.name} "
+      f"({path.stat().st_size / 1e6:.1f} MB)")
 
 # %% [markdown]
 # ## Open the file with plain xarray
@@ -67,12 +71,17 @@ print(mon)
 # provenance are global attributes. `weight_w1` is `(step, post_w1, pre_w1)`: `pre_w1` indexes
 # the receptive field of a unit, and its coordinate `pre_channel_w1` names the input channel
 # (the symbol) of each entry. A patch's fan-in is ordered (offset in the patch, channel).
+# The provenance also says where the file was made — `host`, `platform` and `command_line`
+# (here the Jupyter kernel's) — which the display below leaves out.
 
 # %%
 ds = xr.open_dataset(path)
 print(ds.weight_w1.dims, ds.weight_w1.attrs["long_name"])
 print("recorded steps:", ds.step.values[:5], "...", ds.step.values[-1])
-ds
+shown = ds.copy()
+shown.attrs = {k: v for k, v in ds.attrs.items()
+               if k not in ("host", "platform", "command_line")}
+shown
 
 # %% [markdown]
 # ## Receptive fields of the first layer
@@ -87,12 +96,15 @@ w1 = ds.weight_w1                                        # (step, post, pre)
 moved = np.linalg.norm(w1.isel(step=-1) - w1.isel(step=0), axis=1)
 units = np.argsort(moved)[::-1][:6]
 steps = [0, int(ds.step[len(ds.step) // 2]), int(ds.step[-1])]
-fig, axes = plt.subplots(len(steps), len(units), figsize=(10, 4.2), sharex=True, sharey=True)
+fig, axes = plt.subplots(len(steps), len(units), figsize=(10, 4.2),
+                         sharex=True, sharey=True)
 lim = float(abs(w1.sel(post_w1=units)).max())
 for r, step in enumerate(steps):
     for c, unit in enumerate(units):
-        field = w1.sel(step=step, post_w1=unit).values.reshape(s, v)   # (offset, symbol)
-        im = axes[r, c].imshow(field, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        # the receptive field as (offset in the patch, symbol)
+        field = w1.sel(step=step, post_w1=unit).values.reshape(s, v)
+        im = axes[r, c].imshow(field, cmap="RdBu_r", vmin=-lim, vmax=lim,
+                               aspect="auto")
         axes[r, c].set(xticks=range(v), yticks=range(s))
         if r == 0:
             axes[r, c].set_title(f"unit {unit}", fontsize=9)
@@ -109,18 +121,22 @@ fig.savefig(OUT / "trajectories_receptive_fields.png", dpi=120)
 # measures (`rhm.rules[L-1]` holds the $m$ tuples of each lowest-level symbol).
 
 # %%
-tuples = rhm.rules[rhm.L - 1].numpy()                    # (v parents, m tuples, s symbols)
+tuples = rhm.rules[rhm.L - 1].numpy()    # (v parents, m tuples, s symbols)
+
+
 def tuple_drive(step, unit):
+    """The drive of every tuple, (v parents, m tuples)."""
     field = w1.sel(step=step, post_w1=unit).values.reshape(s, v)
-    return field[0, tuples[..., 0]] + field[1, tuples[..., 1]]        # (parents, m)
+    return field[0, tuples[..., 0]] + field[1, tuples[..., 1]]
+
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
 for ax, step in zip(axes, (0, steps[-1])):
     drive = tuple_drive(step, units[0])
     for parent in range(v):
         ax.plot(np.full(rhm.m, parent), drive[parent], "o", ms=5, alpha=0.8)
-    ax.set(xlabel="parent symbol of the tuple (level L-1)", title=f"unit {units[0]}, step {step}",
-           xticks=range(v))
+    ax.set(xlabel="parent symbol of the tuple (level L-1)",
+           title=f"unit {units[0]}, step {step}", xticks=range(v))
 axes[0].set_ylabel("drive $w\\cdot u$ of the tuple (1)")
 fig.tight_layout()
 fig.savefig(OUT / "trajectories_synonym_drive.png", dpi=120)
@@ -139,14 +155,16 @@ for name in names:
     w = ds[f"weight_{name}"]
     flat = w.values.reshape(len(ds.step), -1)
     axes[0].plot(ds.step, np.sqrt((flat ** 2).mean(1)), label=name)
-    axes[1].plot(ds.step, np.linalg.norm(flat - flat[0], axis=1) / np.linalg.norm(flat[0]),
-                 label=name)
+    drift = np.linalg.norm(flat - flat[0], axis=1) / np.linalg.norm(flat[0])
+    axes[1].plot(ds.step, drift, label=name)
     u = ds[f"update_{name}"].values.reshape(len(ds.step), -1)
     axes[2].plot(ds.step[1:], np.linalg.norm(u[1:], axis=1), label=name)
-axes[0].set(xlabel="plasticity step", ylabel="RMS weight (1)", title="weight norm")
-axes[1].set(xlabel="plasticity step", ylabel="relative drift (1)", title="drift from step 0")
-axes[2].set(xlabel="plasticity step", ylabel="$\\|$update direction$\\|$ (1)", yscale="log",
-            title="update direction")
+axes[0].set(xlabel="plasticity step", ylabel="RMS weight (1)",
+            title="weight norm")
+axes[1].set(xlabel="plasticity step", ylabel="relative drift (1)",
+            title="drift from step 0")
+axes[2].set(xlabel="plasticity step", ylabel="$\\|$update direction$\\|$ (1)",
+            yscale="log", title="update direction")
 for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()
@@ -163,10 +181,13 @@ fig.savefig(OUT / "trajectories_norms.png", dpi=120)
 # %%
 fig, ax = plt.subplots(figsize=(5.5, 3.4))
 for k, group in enumerate(("h1", "h2", "h3")):
-    per_unit = ds[f"rate_{group}"].mean(f"position_{group}")          # (step, channel)
+    # (step, channel): each unit's mean over positions, from the first step
+    rate = ds[f"rate_{group}"].isel(step=slice(1, None))
+    per_unit = rate.mean(f"position_{group}")
     lo, hi = per_unit.quantile([0.1, 0.9], dim=f"channel_{group}")
-    ax.plot(ds.step, per_unit.mean(f"channel_{group}"), color=f"C{k}", label=f"{group} mean")
-    ax.fill_between(ds.step, lo, hi, color=f"C{k}", alpha=0.2, lw=0,
+    ax.plot(per_unit.step, per_unit.mean(f"channel_{group}"), color=f"C{k}",
+            label=f"{group} mean")
+    ax.fill_between(per_unit.step, lo, hi, color=f"C{k}", alpha=0.2, lw=0,
                     label=f"{group} units, 10-90%")
 ax.set(xlabel="plasticity step", ylabel="rate f(a), batch mean (1)",
        title="hidden rates during bp training")
@@ -182,14 +203,17 @@ fig.savefig(OUT / "trajectories_rates.png", dpi=120)
 # keeps the provenance and writes the selection into the file's `history`.
 
 # %%
-subset = ds[["weight_w1", "loss"]].sel(post_w1=units).isel(step=slice(None, None, 5))
+subset = ds[["weight_w1", "loss"]].sel(post_w1=units)
+subset = subset.isel(step=slice(None, None, 5))
 subset.to_netcdf(OUT / "bp_w1_subset.nc")
-print(subset.weight_w1.shape, "->", OUT / "bp_w1_subset.nc")
+print(subset.weight_w1.shape, "-> bp_w1_subset.nc")
 
-cmd = [sys.executable, "-m", "plastisim", "export", str(path), str(OUT / "bp_small.nc"),
-       "--vars", "weight_w1", "loss", "--every", "400", "--indices", "w1.post=0:16",
-       "--overwrite"]
-print(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+# the command line, run in the output folder with relative file names
+cmd = [sys.executable, "-m", "plastisim", "export", path.name, "bp_small.nc",
+       "--vars", "weight_w1", "loss", "--every", "400",
+       "--indices", "w1.post=0:16", "--overwrite"]
+print(subprocess.run(cmd, cwd=OUT, check=True, capture_output=True,
+                     text=True).stdout)
 small = xr.open_dataset(OUT / "bp_small.nc")
 print(dict(small.sizes))
 print(small.attrs["history"].splitlines()[-1])
@@ -198,7 +222,13 @@ print(small.attrs["history"].splitlines()[-1])
 # ## Full-size settings
 #
 # `models/bp.toml` trains width 256 for up to 250 epochs; record it with
-# `plastisim run models/bp.toml --out runs/bp.nc --record weights=all,updates=w2,rates=h1,every=100`
-# (`[record]` in the model file does the same). At width 256 a record of every weight is about
-# 1 MB (float32), so choose `every` and `indices` (e.g. `indices = ["w2.post=0:16"]`) to fit the run
-# length; `plastisim bench --only record` measures the recording cost on your machine.
+#
+# ```bash
+# plastisim run models/bp.toml --out runs/bp.nc \
+#     --record weights=all,updates=w2,rates=h1,every=100
+# ```
+#
+# (`[record]` in the model file does the same). At width 256 a record of every weight is
+# about 1 MB (float32), so choose `every` and `indices` (e.g.
+# `indices = ["w2.post=0:16"]`) to fit the run length; `plastisim bench --only record`
+# measures the recording cost on your machine.
