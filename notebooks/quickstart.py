@@ -35,10 +35,11 @@ import torch
 import plastisim as ps
 from plastisim.metrics import sensitivity_matrix
 
-torch.set_num_threads(1)          # one thread: the same numbers as a sweep, no oversubscription
-OUT = Path(os.environ.get("PLASTISIM_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="plastisim-"))
+torch.set_num_threads(1)   # the same numbers as a sweep, no oversubscription
+# figures go to PLASTISIM_NOTEBOOK_OUT, or a new temporary folder
+OUT = Path(os.environ.get("PLASTISIM_NOTEBOOK_OUT")
+           or tempfile.mkdtemp(prefix="plastisim-"))
 OUT.mkdir(parents=True, exist_ok=True)
-print("figures go to", OUT)
 
 # %% [markdown]
 # ## The Random Hierarchy Model
@@ -53,8 +54,9 @@ print("figures go to", OUT)
 
 # %%
 rhm = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
-n_star = rhm.n_star                                      # n_c · m^L = 512
-train_set, test_set = rhm.split(n_train=4 * n_star, n_test=2000, seed=1)   # disjoint, exact
+n_star = rhm.n_star                           # n_c · m^L = 512
+train_set, test_set = rhm.split(n_train=4 * n_star, n_test=2000,
+                                seed=1)       # disjoint, exact sizes
 print(rhm)
 print(f"n* = n_c m^L = {n_star}, P_max = {rhm.P_max:,}")
 print("one input:", train_set.x[0].tolist(), "-> class", int(train_set.y[0]))
@@ -66,7 +68,8 @@ print("one-hot inputs:", tuple(x.shape), "(inputs, v symbols, s^L positions)")
 # below: the class is unchanged, the input is not.
 
 # %%
-views = rhm.resample(train_set[:4], level=rhm.L - 1, seed=2)   # lowest-level synonyms re-drawn
+# the lowest-level synonyms re-drawn
+views = rhm.resample(train_set[:4], level=rhm.L - 1, seed=2)
 for a, b in zip(train_set.x[:4].tolist(), views.x.tolist()):
     print(a, "->", b)
 
@@ -88,22 +91,24 @@ for a, b in zip(train_set.x[:4].tolist(), views.x.tolist()):
 
 # %%
 WIDTH = 64
-STEPS = 2400          # plasticity steps of batch 128 (joint phase; CLAPP: local phase, then readout)
+# plasticity steps of batch 128 (CLAPP: the local phase, then its readout)
+STEPS = 2400
 epochs = STEPS * 128 // len(train_set)
-runs = {
-    "bp": (ps.rules.get("bp"), epochs),
-    "dfa": (ps.rules.get("dfa", lr=1.0), epochs),
-    "clapp": (ps.rules.get("clapp", lr=5.0, view_level="matched", readout_epochs=50), epochs),
+rules = {
+    "bp": ps.rules.get("bp"),
+    "dfa": ps.rules.get("dfa", lr=1.0),
+    "clapp": ps.rules.get("clapp", lr=5.0, view_level="matched",
+                          readout_epochs=50),
 }
+options = ps.TrainOptions(epochs=epochs, batch_size=128, seed=0)
 results, nets = {}, {}
-for name, (rule, n_epochs) in runs.items():
+for name, rule in rules.items():
     net = ps.hierarchy(rhm, width=WIDTH, seed=0)
-    results[name] = ps.train(net, rule, train_set, test_set,
-                             ps.TrainOptions(epochs=n_epochs, batch_size=128, seed=0), rhm=rhm)
-    nets[name] = net
-    final = results[name].final
-    print(f"{name:6s} {results[name].status:10s} steps {results[name].steps:5d}  "
-          f"test error {final['test_error']:.3f}  ({results[name].elapsed:.1f} s)")
+    result = ps.train(net, rule, train_set, test_set, options, rhm=rhm)
+    results[name], nets[name] = result, net
+    print(f"{name:6s} {result.status:10s} steps {result.steps:5d}  "
+          f"test error {result.final['test_error']:.3f}  "
+          f"({result.elapsed:.1f} s)")
 
 # %% [markdown]
 # ## Learning curves
@@ -119,9 +124,12 @@ for name, result in results.items():
     h = result.history
     ax.plot(h["step"], h["test_error"], marker=".", label=name)
 ax.axhline(chance, color="k", ls=":", lw=1, label="chance $1-1/n_c$")
-ax.axhline(0.1 * chance, color="0.5", ls="--", lw=1, label="$P^*$ threshold (10% of chance)")
-ax.set(xscale="log", xlabel="plasticity steps (batches of 128)", ylabel="test error",
-       title=f"RHM v=n_c=8, m=4, L=3; P = 4 n* = {len(train_set)}, width {WIDTH}")
+ax.axhline(0.1 * chance, color="0.5", ls="--", lw=1,
+           label="$P^*$ threshold (10% of chance)")
+ax.set(xscale="log", xlabel="plasticity steps (batches of 128)",
+       ylabel="test error",
+       title=f"RHM v=n_c=8, m=4, L=3; P = 4 n* = {len(train_set)}, "
+             f"width {WIDTH}")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(OUT / "quickstart_learning_curves.png", dpi=120)
@@ -137,15 +145,17 @@ fig.savefig(OUT / "quickstart_learning_curves.png", dpi=120)
 # level $l$.
 
 # %%
-S = {name: sensitivity_matrix(net, rhm, test_set[:1000]) for name, net in nets.items()}
-init = sensitivity_matrix(ps.hierarchy(rhm, width=WIDTH, seed=0), rhm, test_set[:1000])
+probe = test_set[:1000]
+S = {name: sensitivity_matrix(net, rhm, probe) for name, net in nets.items()}
+init = sensitivity_matrix(ps.hierarchy(rhm, width=WIDTH, seed=0), rhm, probe)
 layers = np.arange(1, rhm.L + 1)
 fig, axes = plt.subplots(1, rhm.L, figsize=(10, 3.2), sharey=True)
 for level, ax in enumerate(axes):
     ax.plot(layers, init[:, level], "k:", marker="o", label="initial weights")
     for name in nets:
         ax.plot(layers, S[name][:, level], marker="o", label=name)
-    ax.set(xticks=layers, xlabel="hidden layer k", title=f"synonyms re-drawn below level l={level}")
+    ax.set(xticks=layers, xlabel="hidden layer k",
+           title=f"synonyms re-drawn below level l={level}")
 axes[0].set_ylabel("synonymic sensitivity $S_{k,l}$ (1)")
 axes[-1].legend(fontsize=8)
 fig.tight_layout()
@@ -170,16 +180,17 @@ for k in multiples:
                       ps.TrainOptions(epochs=STEPS * 128 // len(tr)), rhm=rhm)
     errors.append(result.final["test_error"])
 pc = ps.sample_complexity(multiples, errors, n_classes=rhm.n_classes)
-print(f"bp: P* = {pc.P_star:.2f} n*" if pc.crossed else "bp: not crossed on this grid",
-      f"(threshold {pc.threshold:.3f})")
+print(f"bp: P* = {pc.P_star:.2f} n*" if pc.crossed
+      else "bp: not crossed on this grid", f"(threshold {pc.threshold:.3f})")
 
 fig, ax = plt.subplots(figsize=(4.5, 3.4))
 ax.plot(multiples, errors, marker="o", label="bp, 1 seed")
 ax.axhline(pc.threshold, color="0.5", ls="--", lw=1, label="10% of chance")
 if pc.crossed:
-    ax.axvline(pc.P_star, color="C3", lw=1, label=f"$P^*$ = {pc.P_star:.2f} n*")
-ax.set(xscale="log", xlabel="training-set size P / n* (n* = n_c m^L)", ylabel="test error",
-       title="sample complexity of bp")
+    ax.axvline(pc.P_star, color="C3", lw=1,
+               label=f"$P^*$ = {pc.P_star:.2f} n*")
+ax.set(xscale="log", xlabel="training-set size P / n* (n* = n_c m^L)",
+       ylabel="test error", title="sample complexity of bp")
 ax.set_xticks(multiples, [f"{m:g}" for m in multiples])
 ax.minorticks_off()
 ax.legend(fontsize=8)
