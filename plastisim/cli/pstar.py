@@ -11,6 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from .figures import (LINESTYLES, SERIES_COLOURS, display_name, family_order, rule_family,
+                      rule_label, rule_styles, save, study_style)
+
+THRESHOLD = "10% of chance (P* threshold)"
 
 
 def _load(paths: list[Path]):
@@ -33,7 +37,8 @@ def _load(paths: list[Path]):
 
 
 def _curves(summary, records: list[dict], over: str) -> list[dict]:
-    """One curve per record: its series label, setting label and the seed-mean values."""
+    """One curve per record: what it compares (``series``: the rule spec or model, and its
+    ``family``), its setting label and the seed-mean values."""
     from ..study import SERIES_DIMS, setting_label
 
     dims = list(summary["P_star"].dims)
@@ -41,11 +46,10 @@ def _curves(summary, records: list[dict], over: str) -> list[dict]:
     for record in records:
         at = {d: record[d] for d in dims}
         point = summary.sel(at) if at else summary
-        series = [f"{record[d]}" for d in dims if d in SERIES_DIMS]
+        series = " ".join(f"{record[d]}" for d in dims if d in SERIES_DIMS) or "run"
         other = [f"{d}={record[d]}" for d in dims if d not in SERIES_DIMS]
         curves.append({
-            "series": " ".join(series) or "run",
-            "rule": (" ".join(series) or "run").split(":")[0],
+            "series": series, "family": rule_family(series), "lr_per_P": "lr" in record,
             "setting": " ".join(filter(None, [setting_label(record), *other])),
             "x": np.asarray(summary[over].values, dtype=float),
             "mean": np.asarray(point["error_mean"].values, dtype=float),
@@ -57,45 +61,122 @@ def _curves(summary, records: list[dict], over: str) -> list[dict]:
     return curves
 
 
+def _setting_order(setting: str) -> list[tuple[str, float, str]]:
+    """Sort key of a setting label ("v=8 n_c=8 m=4 L=3 width=128"): its values in order, as
+    numbers where they are numbers (v = 16 after v = 8), words after numbers."""
+    key = []
+    for word in setting.split():
+        name, _, value = word.partition("=")
+        try:
+            key.append((name, float(value), ""))
+        except ValueError:
+            key.append((name, math.inf, value))
+    return key
+
+
+def _varying(curves: list[dict]) -> tuple[dict[str, str], str]:
+    """setting -> its words that differ between the figure's settings, and the words they all
+    share (the figure's title)."""
+    settings = list(dict.fromkeys(c["setting"] for c in curves))
+    words = [s.split() for s in settings]
+    common = [w for w in words[0] if all(w in ws for ws in words)]
+    return ({s: " ".join(w for w in ws if w not in common) or s
+             for s, ws in zip(settings, words)}, " ".join(common))
+
+
+def _by_setting(curves: list[dict]) -> tuple[list[str], list[dict]]:
+    """Panels: the settings, sorted; lines: the rules, coloured by family
+    (``figures.rule_styles``) and labelled by ``figures.rule_label`` with their P*/n*."""
+    styles = rule_styles(c["series"] for c in curves)
+    rank = {f: r for r, f in enumerate(family_order(c["family"] for c in curves))}
+    lines = []
+    for c in curves:
+        label = (rule_label(c["series"], with_lr=not c["lr_per_P"])
+                 + (", lr chosen per P" if c["lr_per_P"] else ""))
+        lines.append({"panel": c["setting"], "order": (rank[c["family"]], c["series"]),
+                      "style": styles[c["series"]], "label": f"{label}: P*/n* {c['text']}"})
+    return sorted({c["setting"] for c in curves}, key=_setting_order), lines
+
+
+def _by_rule(curves: list[dict]) -> tuple[list[str], list[dict]]:
+    """Panels: the rule families (``figures.family_order``); lines: the settings, one colour per
+    setting in every panel (their sorted order), a line style per spec where one setting has
+    several of a family (two rates); labelled by what the panel title does not say."""
+    settings = sorted({c["setting"] for c in curves}, key=_setting_order)
+    lines = []
+    for c in curves:
+        twins = sorted({d["series"] for d in curves
+                        if (d["family"], d["setting"]) == (c["family"], c["setting"])})
+        colour = SERIES_COLOURS[settings.index(c["setting"]) % len(SERIES_COLOURS)]
+        details = ("lr chosen per P" if c["lr_per_P"] else
+                   rule_label(c["series"], with_name=False))
+        lines.append({"panel": c["family"], "order": (_setting_order(c["setting"]), c["series"]),
+                      "style": {"color": colour,
+                                "linestyle": LINESTYLES[twins.index(c["series"])]},
+                      "label": ", ".join(filter(None, [details, f"P*/n* {c['text']}"]))})
+    return family_order(c["family"] for c in curves), lines
+
+
 def figure(curves: list[dict], png: Path, by: str) -> Path:
     """Columns: one per setting (``by="setting"``) or per rule (``by="rule"``); rows: test
-    error (mean ± std over seeds) and S of the last hidden layer, against P/(n_c·m^L)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    error (mean ± std over seeds) and S of the last hidden layer, against P/(n_c·m^L); under
+    each column the legend of its lines with their P*/n*; ``by="rule"``: under the figure,
+    the colour of each setting."""
+    panels, lines = (_by_setting if by == "setting" else _by_rule)(curves)
+    with study_style() as plt:
+        fig, axes = plt.subplots(2, len(panels), figsize=(max(3.3 * len(panels), 5.5), 6.4),
+                                 squeeze=False, sharex="col", sharey="row")
+        for j, panel in enumerate(panels):
+            mine = sorted((i for i, line in enumerate(lines) if line["panel"] == panel),
+                          key=lambda i: lines[i]["order"])
+            _panel(axes[:, j], [curves[i] for i in mine], [lines[i] for i in mine],
+                   threshold_entry=by == "setting")
+            axes[0, j].set_title(panel if by == "setting" else display_name(panel))
+        axes[0, 0].set_ylabel("test error")
+        axes[1, 0].set_ylabel("S of the last hidden layer")
+        if by == "rule":
+            _settings_legend(fig, curves)
+        return save(fig, png, f"plastisim pstar --by {by}")
 
-    panel_key, line_key = ("setting", "series") if by == "setting" else ("rule", "setting")
-    panels = list(dict.fromkeys(c[panel_key] for c in curves))
-    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6.5), squeeze=False,
-                             sharex="col")
-    for j, panel in enumerate(panels):
-        top, bottom = axes[0, j], axes[1, j]
-        for c in (c for c in curves if c[panel_key] == panel):
-            lr = c["series"].partition(":")[2]
-            label = f"{c[line_key]}{f' ({lr})' if by == 'rule' and lr else ''}  P*/n* {c['text']}"
-            top.errorbar(c["x"], c["mean"], yerr=c["std"], marker="o", ms=3, capsize=2,
-                         label=label)
-            if c["sens"] is not None:
-                bottom.plot(c["x"], c["sens"], marker="o", ms=3, label=c[line_key])
-        thresholds = sorted({c["threshold"] for c in curves if c[panel_key] == panel})
-        for t in thresholds:
-            top.axhline(t, color="k", ls=":", lw=1)
-        top.set(title=panel, xscale="log", ylim=(-0.02, 1.0),
-                ylabel="test error (dotted: 10% of chance)" if j == 0 else "")
-        handles, labels = top.get_legend_handles_labels()
-        bottom.legend(handles, labels, fontsize=7, loc="upper center",
-                      bbox_to_anchor=(0.5, -0.2), frameon=False)      # below: no data hidden
-        bottom.set(xlabel="P / (n_c m^L)", xscale="log", ylim=(-0.02, 1.1),
-                   ylabel="S of the last hidden layer (level L-1)" if j == 0 else "")
-        ticks = sorted({float(x) for c in curves if c[panel_key] == panel for x in c["x"]})
-        for axis in (top, bottom):
-            axis.set_xticks(ticks, [f"{t:g}" for t in ticks])
-            axis.minorticks_off()
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return png
+
+def _panel(axes, curves: list[dict], lines: list[dict], threshold_entry: bool) -> None:
+    """One column: error (top) and S (bottom) of ``curves``; their legend below."""
+    top, bottom = axes
+    for c, line in zip(curves, lines):
+        top.errorbar(c["x"], c["mean"], yerr=c["std"], marker="o", ms=3, capsize=2, lw=1.4,
+                     label=line["label"], **line["style"])
+        if c["sens"] is not None:
+            bottom.plot(c["x"], c["sens"], marker="o", ms=3, lw=1.4, **line["style"])
+    for t in sorted({c["threshold"] for c in curves}):
+        top.axhline(t, color="k", ls=":", lw=1, label=THRESHOLD if threshold_entry else None)
+    top.set(xscale="log", ylim=(-0.02, 1.0))
+    bottom.set(xlabel=r"$P\,/\,(n_c m^L)$", xscale="log", ylim=(-0.02, 1.1))
+    ticks = sorted({float(x) for c in curves for x in c["x"]})
+    for axis in (top, bottom):
+        axis.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        axis.minorticks_off()
+        axis.grid(alpha=0.25, lw=0.5)
+    handles, labels = top.get_legend_handles_labels()
+    if threshold_entry:                                   # the threshold last
+        handles, labels = handles[1:] + handles[:1], labels[1:] + labels[:1]
+    bottom.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  frameon=False)
+
+
+def _settings_legend(fig, curves: list[dict]) -> None:
+    """Under the figure: one entry per setting (its colour in every panel) and the threshold;
+    the words every setting shares as the figure's title."""
+    from matplotlib.lines import Line2D
+
+    varying, common = _varying(curves)
+    settings = sorted(varying, key=_setting_order)
+    handles = [Line2D([], [], color=SERIES_COLOURS[k % len(SERIES_COLOURS)], marker="o", ms=3)
+               for k in range(len(settings))]
+    handles.append(Line2D([], [], color="k", ls=":", lw=1))
+    fig.legend(handles, [varying[s] for s in settings] + [THRESHOLD], loc="outside lower center",
+               ncol=min(len(handles), 4), title="colour: setting", frameon=False)
+    if common:
+        fig.suptitle(common)
 
 
 def markdown(summary, records: list[dict], over: str) -> list[str]:
