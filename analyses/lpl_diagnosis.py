@@ -75,33 +75,44 @@ def layer_statistics(rule, net, x, ctx) -> list[dict]:
 
 
 def plot(files: list[str], png: str) -> None:
-    """Partner correlation ρ and the Hebbian / predictive ratio per layer against steps, one
-    line style per run (its λ₁, λ₂, lr in the legend)."""
+    """Partner correlation ρ, the Hebbian / predictive ratio and the silent units per layer
+    against steps: one line style per run (its λ₁, λ₂, lr), one colour per layer; the two keys
+    under the figure."""
     import tomllib
+    from pathlib import Path
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
-    for file, style in zip(files, ["-", "--", ":", "-.", (0, (5, 1))]):
-        with open(file) as f:
-            run = json.load(f)
-        rule = tomllib.loads(run["config"])["rule"]
-        label = (f"λ₁={rule.get('lambda_hebb', 1.0):g}, λ₂={rule.get('lambda_decorr', 10.0):g}, "
-                 f"lr={rule['lr']:g}")
-        steps = [t["step"] for t in run["trace"]]
-        for k, colour in zip(range(3), ["C0", "C1", "C2"]):
-            stats = [t["layers"][k] for t in run["trace"]]
-            axes[0].plot(steps, [s["rho"] for s in stats], ls=style, c=colour,
-                         label=label if k == 0 else None)
-            axes[1].plot(steps, [s["hebb"] / s["pred"] for s in stats], ls=style, c=colour)
-            axes[2].plot(steps, [s["dead"] for s in stats], ls=style, c=colour)
-    for ax, name in zip(axes, ["partner correlation ρ", "RMS Hebbian / RMS predictive term",
-                               "fraction of silent units"]):
-        ax.set(xscale="log", xlabel="local plasticity steps", ylabel=name)
-    axes[1].set_yscale("log")
-    axes[0].legend(fontsize=7, title="line style (colour: layer 1, 2, 3)", title_fontsize=7)
-    fig.savefig(png, dpi=130)
+    from matplotlib.lines import Line2D
+
+    from plastisim.cli.figures import SERIES_COLOURS, SYMBOLS, save, study_style
+
+    styles = ["-", "--", ":", "-.", (0, (5, 1))]
+    with study_style() as plt:
+        fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+        runs = []
+        for file, style in zip(files, styles):
+            with open(file) as f:
+                run = json.load(f)
+            rule = tomllib.loads(run["config"])["rule"]
+            runs.append(f"{SYMBOLS['lambda_hebb']} {rule.get('lambda_hebb', 1.0):g}, "
+                        f"{SYMBOLS['lambda_decorr']} {rule.get('lambda_decorr', 10.0):g}, "
+                        f"lr {rule['lr']:g}")
+            steps = [t["step"] for t in run["trace"]]
+            for k, colour in zip(range(3), SERIES_COLOURS):
+                stats = [t["layers"][k] for t in run["trace"]]
+                axes[0].plot(steps, [s["rho"] for s in stats], ls=style, c=colour)
+                axes[1].plot(steps, [s["hebb"] / s["pred"] for s in stats], ls=style, c=colour)
+                axes[2].plot(steps, [s["dead"] for s in stats], ls=style, c=colour)
+        for ax, name in zip(axes, ["partner correlation ρ", "RMS Hebbian / RMS predictive term",
+                                   "fraction of silent units"]):
+            ax.set(xscale="log", xlabel="local plasticity steps", title=name)
+            ax.grid(alpha=0.25, lw=0.5)
+        axes[1].set_yscale("log")
+        fig.legend([Line2D([], [], color="k", ls=s) for s in styles[:len(runs)]], runs,
+                   loc="outside lower left", ncol=2, title="line style: LPL run", frameon=False)
+        fig.legend([Line2D([], [], color=c) for c in SERIES_COLOURS[:3]],
+                   ["layer 1", "layer 2", "layer 3"], loc="outside lower right", ncol=3,
+                   title="colour: hidden layer", frameon=False)
+        save(fig, Path(png), "analyses/lpl_diagnosis.py --plot")
 
 
 def main(argv=None) -> None:

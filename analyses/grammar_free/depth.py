@@ -1,4 +1,4 @@
-"""P* against depth L for bp and the grammar-free rules (issue 12, docs/results.md §5).
+"""P* against depth L for bp and the grammar-free rules (docs/results.md §5).
 
     python analyses/grammar_free/depth.py analyses/results/grammar_free/grid_v16_m4_L{2,3,4}.nc \
         --png docs/figures/grammar_free_depth.png
@@ -18,10 +18,14 @@ from pathlib import Path
 
 import xarray as xr
 
+from plastisim.cli.figures import family_order, rule_colour, rule_label, save, study_style
 from plastisim.study import rows, summarize
 
-SHORT = {"bp": "bp", "clapp": "CLAPP (siblings)", "clapp_s": "CLAPP-s (siblings)",
-         "vicreg": "VICReg (siblings)", "lpl": "LPL (siblings)"}
+
+def label(series: list[dict]) -> str:
+    """The rule's label without its rate (the rate may change with L; the table's last lines
+    give each spec)."""
+    return rule_label(series[0]["spec"], with_lr=False)
 
 
 def best_specs(ds: xr.Dataset) -> list[str]:
@@ -73,41 +77,40 @@ def table(data: dict[str, list[dict]]) -> list[str]:
             else:
                 text = f"{'' if b['crossed'] else '> '}{ratio:.1f}×"
             growth.append(f"{a['L']}→{b['L']}: {text}")
-        lines.append(f"| {SHORT.get(name, name)} | " + " | ".join(cells.get(L, "—")
-                                                             for L in depths)
+        lines.append(f"| {label(series)} | " + " | ".join(cells.get(L, "—") for L in depths)
                      + " | " + ", ".join(growth) + " |")
     return lines
 
 
 def figure(data: dict[str, list[dict]], png: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    """P* against L per rule (its colour in every plastisim figure), the reference n_c·m^L
+    dashed; open triangles: not reached within the grid (drawn at its largest P). The rules
+    are set slightly apart along L so that equal values stay visible."""
     depths = sorted({r["L"] for series in data.values() for r in series})
     ref = next(iter(data.values()))[0]
-    ax.plot(depths, [ref["n_c"] * ref["m"] ** L for L in depths], "k--", lw=1,
-            label=r"$n_c m^L$")
-    for name, series in data.items():
-        L = [r["L"] for r in series]
-        P = [r["P_star"] * r["n_star"] for r in series]
-        line, = ax.plot(L, P, "-", lw=1, alpha=0.6)
-        for r, p in zip(series, P):
-            if r["crossed"]:
-                low = (r["low"] or r["P_star"]) * r["n_star"]
-                high = r["high"] * r["n_star"] if r["high"] is not None else p
-                ax.errorbar([r["L"]], [p], yerr=[[p - low], [max(high - p, 0)]], fmt="o",
-                            color=line.get_color(), capsize=3)
-            else:
-                ax.plot([r["L"]], [p], "^", mfc="none", color=line.get_color())
-        line.set_label(SHORT.get(name, name))
-    ax.set(yscale="log", xlabel="depth L", ylabel="P* (inputs seen)", xticks=depths,
-           title=f"v = n_c = {ref['n_c']}, m = {ref['m']}: P* against depth")
-    ax.legend(fontsize=8)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120, bbox_inches="tight")
-    return png
+    names = family_order(data)
+    with study_style() as plt:
+        fig, ax = plt.subplots(figsize=(6, 4.6))
+        ax.plot(depths, [ref["n_c"] * ref["m"] ** L for L in depths], "k--", lw=1,
+                label=r"$n_c m^L$ (supervised reference)")
+        for k, name in enumerate(names):
+            series, colour = data[name], rule_colour(name)
+            L = [r["L"] + 0.04 * (k - (len(names) - 1) / 2) for r in series]
+            P = [r["P_star"] * r["n_star"] for r in series]
+            ax.plot(L, P, "-", lw=1.2, alpha=0.7, color=colour, label=label(series))
+            for x, r, p in zip(L, series, P):
+                if r["crossed"]:
+                    low = (r["low"] or r["P_star"]) * r["n_star"]
+                    high = r["high"] * r["n_star"] if r["high"] is not None else p
+                    ax.errorbar([x], [p], yerr=[[p - low], [max(high - p, 0)]], fmt="o",
+                                ms=4, color=colour, capsize=3)
+                else:
+                    ax.plot([x], [p], "^", mfc="none", color=colour)
+        ax.plot([], [], "^", mfc="none", color="k", label="not reached (> grid)")
+        ax.set(yscale="log", xlabel="depth L", ylabel="P* (inputs seen)", xticks=depths,
+               title=f"v = n_c = {ref['n_c']}, m = {ref['m']}: P* against depth")
+        fig.legend(loc="outside lower center", ncol=2, frameon=False)
+        return save(fig, png, "analyses/grammar_free/depth.py")
 
 
 def main() -> None:
