@@ -163,9 +163,9 @@ def _plot(rows: list[Row], png: Path, width: int, n_threads: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .figures import rule_colour
     from .options import save_png
 
-    colours = {"bp": "C0", "DFA": "C1", "CLAPP": "C2", "VICReg": "C3"}
     chance = 1 - 1 / RHM_TABLE["n_classes"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained",
                                       gridspec_kw={"width_ratios": [3, 2]})
@@ -174,7 +174,7 @@ def _plot(rows: list[Row], png: Path, width: int, n_threads: int) -> None:
         name = f"{row.run.label}, {row.run.pairing}"
         names.append(name)
         style = {"ls": "--", "marker": "x"} if row.run.oracle else {"marker": "."}
-        left.plot(row.steps, row.sensitivity, color=colours[row.run.label], label=name,
+        left.plot(row.steps, row.sensitivity, color=rule_colour(row.run.rule), label=name,
                   **style)
     left.set(xlabel="plasticity steps shaping the hidden layers (batches of 128;\n"
                     "self-supervised rules: local phase, before any label)",
@@ -182,7 +182,7 @@ def _plot(rows: list[Row], png: Path, width: int, n_threads: int) -> None:
              title="invariance to synonyms while learning")
     left.legend(fontsize="small")
     errors = [row.test_error for row in rows]
-    bars = right.barh(range(len(rows)), errors, color=[colours[r.run.label] for r in rows])
+    bars = right.barh(range(len(rows)), errors, color=[rule_colour(r.run.rule) for r in rows])
     for bar, row in zip(bars, rows):
         if row.run.oracle:
             bar.set_hatch("//")
