@@ -11,11 +11,15 @@
   ``make_folder`` (the commands' ``--out``) a missing folder is accepted when it can be made:
   its nearest existing ancestor is a writable folder; ``make_parent`` creates it (with its
   parents) once the work is about to be written, so a refused command leaves no folder.
+- A file name longer than its file system allows (``NAME_MAX``, 255 bytes on most) is refused
+  up front too, never after the work.
 - A new file may be written in place (a streamed recording is readable while it grows); a file
-  that replaces an existing one is written beside it, under ``.<name>.tmp<pid>`` in the same
-  folder, and moved over it (``os.replace``, atomic on one filesystem) once complete, so an
-  interruption or a crash before that keeps the old file. A SIGKILL leaves the hidden
-  temporary file beside the old one (safe to delete).
+  that replaces an existing one is written beside it, under a hidden temporary name in the same
+  folder (``beside``: ``.<name>.tmp<random>``, the name cut to ``TEMP_NAME_BYTES``, so every
+  legal name has a legal temporary name and two writers never share one), and moved over it
+  (``os.replace``, atomic on one filesystem) once complete, so an interruption or a crash
+  before that keeps the old file. A SIGKILL leaves the hidden temporary file beside the old
+  one (safe to delete).
 - ``write_atomically(path, writer)`` does the same for one-shot writers (netCDF, PNG): the
   temporary file is removed when the writer fails or is interrupted.
 
@@ -24,17 +28,54 @@ Bad paths are one-line ``ConfigError``s (the CLI exits with status 2).
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import ConfigError, impossible
 
+TEMP_NAME_BYTES = 32        # of the file's name kept in its temporary name (``beside``)
+NAME_MAX = 255              # longest file name (bytes) where the file system does not say
+
 
 def beside(path: str | Path) -> Path:
-    """The temporary name of ``path`` while it is written: ``.<name>.tmp<pid>``, same folder."""
+    """A fresh temporary name for ``path`` while it is written, in the same folder:
+    ``.<name>.tmp<12 random hex digits>``, the name cut to its first ``TEMP_NAME_BYTES``
+    bytes, so that it is at most 49 bytes long whatever the name, and unique to its caller."""
     path = Path(path)
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+    name = path.name
+    while len(os.fsencode(name)) > TEMP_NAME_BYTES:
+        name = name[:-1]
+    return path.with_name(f".{name}.tmp{secrets.token_hex(6)}")
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name (bytes) of the file system of ``folder`` (or of its nearest
+    existing ancestor); ``NAME_MAX`` where it does not say."""
+    for where in (folder, *folder.parents):
+        try:
+            if where.is_dir():
+                return int(os.pathconf(where, "PC_NAME_MAX"))
+        except (OSError, ValueError):
+            return NAME_MAX
+    return NAME_MAX
+
+
+def _abridged(name: str) -> str:
+    return name if len(name) <= 40 else f"{name[:24]}...{name[-12:]}"
+
+
+def _check_names(path: Path, field: str) -> None:
+    """Every name in ``path`` fits its file system (checked before anything touches it: the
+    operating system refuses a longer name with "File name too long")."""
+    limit = name_max(path.parent)
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            what = "file name" if part == path.name else "folder name"
+            raise impossible(field, _abridged(part), f"the {what} is {size} bytes long; its "
+                             f"file system allows at most {limit}")
 
 
 def _unwritable(folder: Path) -> str:
@@ -90,6 +131,16 @@ def check_output_path(path: str | Path, overwrite: bool = False, suffix: str | N
     path = Path(path)
     if not path.name or path.name in (".", ".."):
         raise impossible(field, str(path), "need a file name")
+    _check_names(path, field)
+    try:
+        return _check_path(path, overwrite, suffix, make_folder, field)
+    except OSError as err:          # e.g. a path longer than PATH_MAX
+        raise ConfigError(f"output path {_abridged(str(path))!r} cannot be used: "
+                          f"{err.strerror or err}") from None
+
+
+def _check_path(path: Path, overwrite: bool, suffix: str | None, make_folder: bool,
+                field: str) -> Path:
     if path.is_dir():
         raise ConfigError(f"output path {str(path)!r} is a folder; give a file name")
     if (path.exists() or path.is_symlink()) and not path.is_file():
@@ -106,6 +157,7 @@ def check_output_folder(path: str | Path) -> Path:
     """A folder to write into (a sweep's ``--out``): not a file; writable, or missing and
     creatable with its missing parents (the caller creates it)."""
     path = Path(path)
+    _check_names(path / "sweep.nc", "--out")      # its folder names (sweep.nc is short)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--out {str(path)!r} is a file; need a folder (it receives runs/ "
                           "and sweep.nc)")
