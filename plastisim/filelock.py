@@ -13,7 +13,8 @@ beyond any file's data, so that
 
 Elsewhere (macOS, Windows) these functions do nothing. Within one process, a reader in the
 writer's own thread could never wait for it: ``reading`` then calls the writer's ``on_reader``
-(which closes its file), and ``acquire`` refuses to write a file this thread is reading.
+(which closes its file), and ``acquire`` refuses to write a file this thread is reading, or
+one that another writer of this thread holds (either would wait for itself forever).
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _lock(fd: int, kind: int) -> None:
 
 
 #: this process's writers and the readings of its threads, by file identity (st_dev, st_ino)
-_writers: dict[tuple[int, int], "WriteLock"] = {}
+_writers: dict[tuple[int, int], list["WriteLock"]] = {}
 _readings: dict[tuple[tuple[int, int], int], int] = {}
 
 
@@ -60,12 +61,16 @@ class WriteLock:
         self.path, self.held, self.on_reader = Path(path), False, on_reader
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         self._key, self._thread = _identity(self._fd), threading.get_ident()
-        _writers[self._key] = self
+        _writers.setdefault(self._key, []).append(self)
 
     def acquire(self) -> None:
-        if _readings.get((self._key, threading.get_ident())):
+        me = threading.get_ident()
+        if _readings.get((self._key, me)):
             raise RuntimeError(f"{str(self.path)!r} is read in this thread (plastisim.live."
                                "reading): record after the with block")
+        if any(w is not self and w.held and w._thread == me for w in _writers[self._key]):
+            raise RuntimeError(f"{str(self.path)!r} is written by another writer in this "
+                               "thread (an open Monitor?): close that one first")
         _lock(self._fd, _WRITE)
         self.held, self._thread = True, threading.get_ident()
 
@@ -77,8 +82,11 @@ class WriteLock:
     def close(self) -> None:
         if self._fd >= 0:
             self.release()
-            if _writers.get(self._key) is self:
-                del _writers[self._key]
+            mine = _writers.get(self._key, [])
+            if self in mine:
+                mine.remove(self)
+            if not mine:
+                _writers.pop(self._key, None)
             os.close(self._fd)
             self._fd = -1
 
@@ -90,9 +98,9 @@ def reading(path: str | Path) -> Iterator[None]:
     fd = os.open(path, os.O_RDONLY)
     token = (_identity(fd), threading.get_ident())
     try:
-        writer = _writers.get(token[0])
-        if writer is not None and writer.held and writer._thread == token[1] and writer.on_reader:
-            writer.on_reader()      # this thread's own stream: closed now, reopened at its next
+        for writer in list(_writers.get(token[0], ())):
+            if writer.held and writer._thread == token[1] and writer.on_reader:
+                writer.on_reader()  # this thread's own stream: closed now, reopened at its next
         _lock(fd, _READ)            # record
         _readings[token] = _readings.get(token, 0) + 1
         try:

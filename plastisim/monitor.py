@@ -26,15 +26,25 @@ of the last ``max_steps`` records (tensors stay on the network's device until ``
 ``path="x.nc"`` streams every record to a netCDF4 file (``live.Stream``), flushed after each;
 ``plastisim.open_run`` reads it while it grows. An existing file is replaced only with
 ``overwrite=True``, under the output rule of the CLI (``plastisim.outputs``): the recording is
-written beside it (``Monitor.work``, ``.x.nc.tmp<pid>``; read that path live) and moved over
+written beside it (``Monitor.work``, ``.x.nc.tmp<random>``; read that path live) and moved over
 it by ``close()``; leaving a ``with`` block by an exception (``close(replace=False)``), a crash
-or a monitor never closed keep the old file.
+or a monitor never closed keep the old file. One process streams a path from one Monitor at a
+time: a second Monitor on a path that an open one streams to (a notebook cell run twice) is a
+one-line ConfigError until the first is closed (``monitor.close()``).
+
+Used again: a Monitor given to ``train`` a second time continues its numbering, in memory and in
+the file: ``train`` numbers its steps and epochs after ``last_step`` and ``last_epoch``, the last
+ones the monitor was given (``record``; steps 1..4, then 5..8); ``reset()`` restarts them at 0.
+A Monitor records the network it was made for: ``record`` (and ``train``) refuse a network of
+other groups, widths or weight shapes in one line (``check_network``); make a new Monitor.
 The monitor follows the network's device: it reads tensors where they are. Its benchmark is
 ``plastisim.bench.record``.
 """
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +66,59 @@ __all__ = ["Monitor", "SYNAPSE_AXES", "GROUP_AXES",
 
 SYNAPSE_AXES = ("position", "post", "pre")
 GROUP_AXES = ("channel", "position")
+
+#: the open streaming monitors of this process, by the resolved path they write (a second
+#: Monitor on one of them is refused: it would wait for the first's lock, or replace its file)
+_streaming: dict[Path, weakref.ref] = {}
+_streaming_lock = threading.Lock()
+
+
+def _claim(path: Path, monitor: "Monitor") -> Path:
+    key = path.resolve()
+    with _streaming_lock:
+        other = _streaming.get(key)
+        other = other() if other is not None else None
+        if (other is not None and other is not monitor and other._stream is not None
+                and not other._stream.closed):
+            raise ConfigError(f"output file {str(path)!r} is being recorded by another open "
+                              "Monitor of this process; close that one first (monitor.close())")
+        _streaming[key] = weakref.ref(monitor)
+    return key
+
+
+def _release(key: Path | None, monitor: "Monitor") -> None:
+    with _streaming_lock:
+        ref = _streaming.get(key)
+        if ref is not None and ref() in (monitor, None):
+            del _streaming[key]
+
+
+def _shape_of(net: Network) -> dict[str, Any]:
+    """What a Monitor's schema depends on: groups (channels, positions), weight shapes, dtype."""
+    return {"groups": {g.name: tuple(g.shape) for g in net.groups.values()},
+            "weights": {s.name: tuple(s.w.shape) for s in net.synapses.values()},
+            "dtype": str(net.dtype).removeprefix("torch.")}
+
+
+def _mismatch(made: dict[str, Any], given: dict[str, Any]) -> str:
+    """How network ``given`` differs from ``made`` (``_shape_of``), "" if it does not."""
+    for key, what in (("groups", "groups"), ("weights", "synapses")):
+        if list(made[key]) != list(given[key]):
+            return (f"{what} {', '.join(made[key])} was given one with {what} "
+                    f"{', '.join(given[key])}")
+    for g, shape in made["groups"].items():
+        other = given["groups"][g]
+        if shape[1:] == other[1:] and shape[0] != other[0]:
+            return f"group {g} of width {shape[0]} was given one with width {other[0]}"
+        if shape != other:
+            return (f"group {g} of shape (channels, positions) {shape} was given one with "
+                    f"{other}")
+    for s, shape in made["weights"].items():
+        if shape != given["weights"][s]:
+            return f"weight {s} of shape {shape} was given one with {given['weights'][s]}"
+    if made["dtype"] != given["dtype"]:
+        return f"dtype {made['dtype']} was given one of {given['dtype']}"
+    return ""
 
 
 # --- one recorded quantity ----------------------------------------------------------------------
@@ -227,9 +290,10 @@ class Monitor:
         meta.update(attrs or {})
         self.schema = record.Schema(tuple(i.field for i in self._items), coords,
                                     record.netcdf_attrs(meta))
+        self._network = _shape_of(net)
+        self._stream, self._discarded, self._claim = None, False, None
         self._output = None if path is None else Output(path, overwrite)
         self.path = None if path is None else self._output.path
-        self._stream, self._discarded = None, False
         self.reset()
 
     def __repr__(self) -> str:
@@ -247,28 +311,47 @@ class Monitor:
     def nbytes_per_record(self) -> int:
         return sum(int(np.prod(f.shape)) * np.dtype(f.dtype).itemsize for f in self.schema.fields)
 
+    def check_network(self, net: Network) -> None:
+        """Refuse (one-line ConfigError) a network other than the one this Monitor was made
+        for: other groups, widths, weight shapes or dtype."""
+        given = _shape_of(net)
+        if given != self._network:
+            raise ConfigError(f"Monitor made for a network with {_mismatch(self._network, given)}"
+                              ": make a new Monitor for it")
+
     def reset(self) -> None:
-        """Forget every record (a streamed file is created afresh) and restart the clock."""
+        """Forget every record (a streamed file is created afresh), restart the clock and the
+        numbering (``last_step``, ``last_epoch``: 0)."""
         self.n, self._t0 = 0, time.perf_counter()
+        self.last_step, self.last_epoch = 0, 0
         self._coords: dict[str, list] = {name: [] for name in record.STEP_COORDS}
         self._values: dict[str, Any] = {f.name: [] for f in self.schema.fields}
         if self.path is not None:
             if self._stream is not None:
                 self._stream.close()
+            self._claim = _claim(self.path, self)     # no other open Monitor streams there
             try:
                 self._stream = live.Stream(self.work, self.schema, self.complevel)
             except BaseException:
+                _release(self._claim, self)
                 self._output.discard()      # (a temporary file only: an existing file stays)
                 raise
             self._discarded = False
 
     def record(self, step_index: int, net: Network, step: Any = None, epoch: int = 0) -> bool:
         """Record the state after plasticity step ``step_index`` if it is a multiple of
-        ``every`` (``step``: the rule's StepResult, or None); True when recorded."""
-        if step_index % self.every:
-            return False
-        if self._stream is not None and self._stream.closed:
+        ``every`` (``step``: the rule's StepResult, or None); True when recorded. The step
+        and epoch given are kept as ``last_step`` and ``last_epoch`` (where ``train``
+        continues)."""
+        due = step_index % self.every == 0
+        if due and self._stream is not None and self._stream.closed:
             raise ConfigError(f"monitor of {str(self.path)!r} is closed; create a new one")
+        if due:
+            self.check_network(net)
+        self.last_step = max(self.last_step, int(step_index))
+        self.last_epoch = max(self.last_epoch, int(epoch))
+        if not due:
+            return False
         coords = {"step": int(step_index), "epoch": int(epoch),
                   "time": time.perf_counter() - self._t0}
         copy = self._stream is None
@@ -330,7 +413,10 @@ class Monitor:
         the old file left as it was (a new file is kept either way)."""
         if self._stream is None or self._stream.closed:
             return
-        self._stream.close()
+        try:
+            self._stream.close()
+        finally:
+            _release(self._claim, self)
         if replace:
             self._output.commit()
         elif self._output.replaces:

@@ -175,9 +175,14 @@ def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
     epochs of local plasticity, then ``rule.params.readout_epochs`` of readout; ``rhm`` is needed
     by rules that build synonym views. ``stop``: a reason to stop ("" to go on), read before
     every step; ``catch``: record an exception as status "failed" (module docstring).
+    ``monitor`` records step n of this run as step ``monitor.last_step + n`` (epochs likewise):
+    a monitor used again continues its numbering (``plastisim.monitor``).
     """
     check_data(net, train_set, "train_set")      # data of this RHM and this network
     check_data(net, test_set, "test_set")
+    if hasattr(monitor, "check_network"):
+        monitor.check_network(net)               # the network the monitor was made for
+    monitor = continued(monitor)
     result = TrainResult()
     # 1. device, data, fixed parts of the rule
     device, dtype, v = net.device, net.dtype, net.input.channels
@@ -201,6 +206,28 @@ def train(net: Network, rule, train_set: RHMBatch, test_set: RHMBatch,
         record_failure(result, err)
     result.elapsed = time.perf_counter() - start
     return result
+
+
+@dataclass
+class _Continued:
+    """A monitor recording step n (epoch e) of this run as ``step + n`` (``epoch + e``)."""
+
+    monitor: object
+    step: int
+    epoch: int
+
+    def record(self, step_index: int, net: Network, step=None, epoch: int = 0) -> bool:
+        return self.monitor.record(self.step + step_index, net, step, epoch=self.epoch + epoch)
+
+
+def continued(monitor):
+    """``monitor`` numbering a run's steps and epochs after its ``last_step`` and
+    ``last_epoch`` (a ``Monitor`` has them; 0 otherwise), so that a monitor given to a second
+    run continues where the first ended; None stays None."""
+    if monitor is None:
+        return None
+    return _Continued(monitor, getattr(monitor, "last_step", 0),
+                      getattr(monitor, "last_epoch", 0))
 
 
 def decay_factors(params, tensors: dict) -> dict[str, float]:

@@ -22,8 +22,9 @@ from ..errors import ConfigError
 from ..network import Network
 from ..rhm import RHMBatch, one_hot
 from ..rules.base import StepResult
-from ..train import (TrainOptions, TrainResult, _where, decay_factors, evaluation_epochs,
-                     join_phase_messages, phase_learning_rates, record_failure)
+from ..train import (TrainOptions, TrainResult, _where, continued, decay_factors,
+                     evaluation_epochs, join_phase_messages, phase_learning_rates,
+                     record_failure)
 from ..validate import check_data
 from .members import Ensemble
 from .optim import Clock, non_finite, sgd
@@ -50,7 +51,8 @@ def train_ensemble(nets: list[Network], rules: list, train_sets: list[RHMBatch],
     if monitors is not None and len(monitors) != len(nets):
         raise ConfigError(f"an ensemble of {len(nets)} members needs as many monitors (or None "
                           f"for a member), not {len(monitors)}")
-    monitors = monitors if monitors is not None and any(monitors) else None
+    monitors = ([continued(m) for m in monitors]      # a monitor used again continues
+                if monitors is not None and any(monitors) else None)
     results = [TrainResult() for _ in nets]
     device, dtype, v = nets[0].device, nets[0].dtype, nets[0].input.channels
     inputs = lambda sets: torch.stack([one_hot(s.x, v, dtype) for s in sets]).to(device)  # noqa
