@@ -48,7 +48,9 @@ from plastisim.rules.base import StepResult, cross_entropy_error
 from plastisim.testing import assert_rule_matches_autograd
 
 torch.set_num_threads(1)
-OUT = Path(os.environ.get("PLASTISIM_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="plastisim-"))
+# figures and files go to PLASTISIM_NOTEBOOK_OUT, or a new temporary folder
+OUT = Path(os.environ.get("PLASTISIM_NOTEBOOK_OUT")
+           or tempfile.mkdtemp(prefix="plastisim-"))
 OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -67,7 +69,8 @@ class SignSymParams:
     lr_scale: str = "width"
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    feedback: str = "sign"          # "sign": sign(W)^T (the rule) | "weights": W^T (backprop)
+    # "sign": sign(W)^T (the rule) | "weights": W^T (backprop)
+    feedback: str = "sign"
 
 
 @dataclass
@@ -75,20 +78,29 @@ class SignSymRule:
     params: SignSymParams
 
     def prepare(self, net):
-        """Nothing fixed to draw: the feedback is read from the forward weights each step."""
+        """Nothing fixed to draw: the feedback is read from the forward
+        weights at each step."""
 
     def step(self, net, x, y):
-        logits = net.forward(x)                          # input, drive, rate
-        loss, e = cross_entropy_error(logits, y)         # e = softmax(z) - onehot(y), (B, n_c)
+        logits = net.forward(x)                    # input, drive, rate
+        # e = softmax(z) - onehot(y), (B, n_c)
+        loss, e = cross_entropy_error(logits, y)
         syns = list(net.synapses.values())
-        post = {"readout": e.unsqueeze(-1)}              # (B, n_c, 1): the readout's delta rule
-        for upper, lower in zip(syns[::-1], syns[-2::-1]):            # top-down: modulators
-            back = upper.w if self.params.feedback == "weights" else torch.sign(upper.w)
-            m = upper.transpose(post[upper.name], back)               # M_l, (B, C_l, P_l)
-            post[lower.name] = lower.post.gate() * m                  # M_l ⊙ f'(a_l)
-        updates = {s.name: s.outer(post[s.name], s.fields).mul_(-s.scale)   # post ⊗ pre
-                   for s in syns}                                      # shaped like w
-        return StepResult(loss=loss.detach(), updates=updates, logits=logits.detach())
+        # (B, n_c, 1): the readout's delta rule
+        post = {"readout": e.unsqueeze(-1)}
+        # top-down: the modulators
+        for upper, lower in zip(syns[::-1], syns[-2::-1]):
+            if self.params.feedback == "weights":
+                back = upper.w
+            else:
+                back = torch.sign(upper.w)
+            m = upper.transpose(post[upper.name], back)   # M_l, (B, C_l, P_l)
+            post[lower.name] = lower.post.gate() * m      # M_l ⊙ f'(a_l)
+        # post ⊗ pre, shaped like w
+        updates = {s.name: s.outer(post[s.name], s.fields).mul_(-s.scale)
+                   for s in syns}
+        return StepResult(loss=loss.detach(), updates=updates,
+                          logits=logits.detach())
 
 
 # %% [markdown]
@@ -101,10 +113,13 @@ class SignSymRule:
 # %%
 if "signsym" not in ps.rules.names():
     ps.rules.register(
-        RuleInfo(name="signsym", family="feedback", local=True, modifies="w1..wL, readout",
-                 pre="pre-synaptic rate u (receptive field)", post="gate f'(a)",
+        RuleInfo(name="signsym", family="feedback", local=True,
+                 modifies="w1..wL, readout",
+                 pre="pre-synaptic rate u (receptive field)",
+                 post="gate f'(a)",
                  modulator="sign(W)^T-propagated error, gated by f'(a_k>l)",
-                 third_factor="per-neuron", reference="Liao, Leibo & Poggio 2016"),
+                 third_factor="per-neuron",
+                 reference="Liao, Leibo & Poggio 2016"),
         SignSymParams, SignSymRule)
 print(ps.rules.info("signsym"))
 print(ps.rules.get("signsym", lr=0.2))
@@ -124,8 +139,10 @@ batch = rhm.sample(64, seed=3)
 x, y = ps.one_hot(batch.x, rhm.v, torch.float64), batch.y
 net64 = ps.hierarchy(rhm, width=16, seed=0, dtype=torch.float64)
 
-errors = assert_rule_matches_autograd(ps.rules.get("signsym", feedback="weights"), net64, x, y)
-print("feedback='weights': relative error per projection", {k: f"{v:.1e}" for k, v in errors.items()})
+errors = assert_rule_matches_autograd(
+    ps.rules.get("signsym", feedback="weights"), net64, x, y)
+print("feedback='weights': relative error per projection",
+      {k: f"{v:.1e}" for k, v in errors.items()})
 
 try:
     assert_rule_matches_autograd(ps.rules.get("signsym"), net64, x, y)
@@ -145,17 +162,19 @@ train_set, test_set = rhm.split(n_train=4 * rhm.n_star, n_test=2000, seed=1)
 curves = {}
 for spec in ("bp", "signsym"):
     net = ps.hierarchy(rhm, width=32, seed=0)
+    # at most 64 epochs: 1,024 steps of 128
     result = ps.train(net, ps.rules.get(spec, lr=1.0), train_set, test_set,
-                      ps.TrainOptions(epochs=64), rhm=rhm)         # at most 1,024 steps of 128
+                      ps.TrainOptions(epochs=64), rhm=rhm)
     curves[spec] = result.history
-    print(f"{spec:8s} {result.status:10s} test error {result.final['test_error']:.3f}")
+    print(f"{spec:8s} {result.status:10s} "
+          f"test error {result.final['test_error']:.3f}")
 
 fig, ax = plt.subplots(figsize=(5, 3.4))
 for spec, h in curves.items():
     ax.plot(h["step"], h["test_error"], marker=".", label=spec)
 ax.axhline(1 - 1 / rhm.n_classes, color="k", ls=":", lw=1, label="chance")
-ax.set(xscale="log", xlabel="plasticity steps (batches of 128)", ylabel="test error",
-       title="P = 4 n*, width 32")
+ax.set(xscale="log", xlabel="plasticity steps (batches of 128)",
+       ylabel="test error", title="P = 4 n*, width 32")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(OUT / "own_rule_learning_curves.png", dpi=120)
@@ -199,7 +218,8 @@ seed = [0]
 """)
 plan = sweep.load(sweep_file)
 print(len(plan.points), "runs")
-report = sweep.run_sweep(plan, OUT / "own_rule_sweep", workers=0, overwrite=True)
+report = sweep.run_sweep(plan, OUT / "own_rule_sweep", workers=0,
+                         overwrite=True)
 ds = report.dataset
 print(ds.test_error.mean("seed").to_pandas())
 
@@ -208,10 +228,13 @@ fig, ax = plt.subplots(figsize=(5, 3.4))
 for rule in ds.rule.values:
     err = ds.test_error.sel(rule=rule).mean("seed")
     ax.plot(ds.n_train_multiple, err, marker="o", label=str(rule))
-ax.axhline(0.1 * (1 - 1 / rhm.n_classes), color="0.5", ls="--", lw=1, label="10% of chance")
-ax.set(xscale="log", xlabel="training-set size P / n* (n* = n_c m^L)", ylabel="test error",
+ax.axhline(0.1 * (1 - 1 / rhm.n_classes), color="0.5", ls="--", lw=1,
+           label="10% of chance")
+ax.set(xscale="log", xlabel="training-set size P / n* (n* = n_c m^L)",
+       ylabel="test error",
        title="at most 1000 steps per run, width 32, 1 seed")
-ax.set_xticks(ds.n_train_multiple, [f"{m:g}" for m in ds.n_train_multiple.values])
+multiples = ds.n_train_multiple.values
+ax.set_xticks(multiples, [f"{m:g}" for m in multiples])
 ax.minorticks_off()
 ax.legend(fontsize=8)
 fig.tight_layout()
