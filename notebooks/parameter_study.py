@@ -36,7 +36,9 @@ import xarray as xr
 
 from plastisim import study
 
-OUT = Path(os.environ.get("PLASTISIM_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="plastisim-"))
+# figures and files go to PLASTISIM_NOTEBOOK_OUT, or a new temporary folder
+OUT = Path(os.environ.get("PLASTISIM_NOTEBOOK_OUT")
+           or tempfile.mkdtemp(prefix="plastisim-"))
 OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -66,11 +68,12 @@ batch_size = 128
 device = "cpu"
 """)
 sweep_file = OUT / "masking_small.toml"
-sweep_file.write_text("""
+_ = sweep_file.write_text("""
 title = "masking ablation, small"
 base = "small.toml"
 rules = ["bp:lr=1.0", "bp_nomask:lr=0.3"]
-step_budget = 1000        # epochs = max(ceil(1000 * batch_size / n_train), min_epochs)
+# epochs = max(ceil(1000 * batch_size / n_train), min_epochs)
+step_budget = 1000
 min_epochs = 20
 
 [axes]
@@ -82,20 +85,22 @@ seed = [0, 1, 2]
 # ## Run it
 #
 # From a terminal this is `plastisim sweep masking_small.toml --out runs/masking_small
-# --workers 2`; here the same command through `sys.executable` (the notebook's environment).
-# `--dry-run` lists the points first. In Python: `plastisim.sweep.run_sweep(
-# plastisim.sweep.load(path), out, workers=2)`.
+# --workers 2`; here the same command through `sys.executable` (the notebook's environment),
+# run in the output folder with relative file names. `--dry-run` lists the points first. In
+# Python: `plastisim.sweep.run_sweep(plastisim.sweep.load(path), out, workers=2)`.
 
 # %%
-plastisim = [sys.executable, "-m", "plastisim"]
+def plastisim(*args):
+    """Run the plastisim command line in OUT; return what it printed."""
+    return subprocess.run([sys.executable, "-m", "plastisim", *args], cwd=OUT,
+                          capture_output=True, text=True, check=True).stdout
+
+
+dry = plastisim("sweep", sweep_file.name, "--dry-run")
+print("\n".join(dry.splitlines()[:6]), "\n...")
+print(plastisim("sweep", sweep_file.name, "--out", "masking_small",
+                "--workers", "2", "--overwrite", "--quiet"))
 out = OUT / "masking_small"
-dry = subprocess.run(plastisim + ["sweep", str(sweep_file), "--dry-run"],
-                     capture_output=True, text=True, check=True)
-print("\n".join(dry.stdout.splitlines()[:6]), "\n...")
-run = subprocess.run(plastisim + ["sweep", str(sweep_file), "--out", str(out), "--workers", "2",
-                                  "--overwrite", "--quiet"],
-                     capture_output=True, text=True, check=True)
-print(run.stdout)
 
 # %% [markdown]
 # ## The merged dataset
@@ -107,7 +112,7 @@ print(run.stdout)
 ds = xr.load_dataset(out / "sweep.nc")
 print(dict(ds.sizes))
 print(ds.test_error.attrs["long_name"])
-print("statuses:", sorted(set(ds.status.values.ravel())))
+print("statuses:", ", ".join(sorted({str(v) for v in ds.status.values.flat})))
 ds.test_error.mean("seed").to_pandas()
 
 # %% [markdown]
@@ -121,14 +126,14 @@ ds.test_error.mean("seed").to_pandas()
 # %%
 summary = study.summarize(ds)
 for row in study.rows(summary):
-    print(f"{row['rule']:18s} P*/n* = {row['text']:6s} interval {row['interval']}")
+    print(f"{row['rule']:18s} P*/n* = {row['text']:6s} "
+          f"interval {row['interval']}")
 
 # %% [markdown]
 # The same table from the command line (`--no-png`: the figure is drawn below instead):
 
 # %%
-print(subprocess.run(plastisim + ["pstar", str(out / "sweep.nc"), "--no-png"],
-                     capture_output=True, text=True, check=True).stdout)
+print(plastisim("pstar", "masking_small/sweep.nc", "--no-png"))
 
 # %%
 threshold = 0.1 * (1 - 1 / int(ds.n_classes.max()))
@@ -136,23 +141,27 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 ax = axes[0]
 for k, rule in enumerate(summary.rule.values):
     point = summary.sel(rule=rule)
-    ax.errorbar(summary.n_train_multiple, point.error_mean, yerr=point.error_std, marker="o",
-                capsize=3, color=f"C{k}", label=f"{rule} (mean ± std over 3 seeds)")
+    ax.errorbar(summary.n_train_multiple, point.error_mean,
+                yerr=point.error_std, marker="o", capsize=3, color=f"C{k}",
+                label=f"{rule} (mean ± std over 3 seeds)")
 ax.axhline(threshold, color="0.5", ls="--", lw=1, label="10% of chance")
 ax.set(xscale="log", xlabel="training-set size P / n*", ylabel="test error",
        title="test error after at most 1000 steps")
-ax.set_xticks(summary.n_train_multiple, [f"{m:g}" for m in summary.n_train_multiple.values])
+multiples = summary.n_train_multiple.values
+ax.set_xticks(multiples, [f"{m:g}" for m in multiples])
 ax.minorticks_off()
 ax.legend(fontsize=8)
 
 ax = axes[1]
 for k, rule in enumerate(summary.rule.values):
     point = summary.sel(rule=rule)
-    star, lo, hi = (float(point[v]) for v in ("P_star", "P_star_low", "P_star_high"))
-    ax.errorbar([k], [star], yerr=[[star - lo], [hi - star]], fmt="o", capsize=5,
-                color=f"C{k}", ms=7)
-ax.set_xticks(range(summary.sizes["rule"]), [str(r) for r in summary.rule.values])
-ax.set(xlim=(-0.6, summary.sizes["rule"] - 0.4), ylabel="sample complexity P* / n*",
+    star, lo, hi = (float(point[v])
+                    for v in ("P_star", "P_star_low", "P_star_high"))
+    ax.errorbar([k], [star], yerr=[[star - lo], [hi - star]], fmt="o",
+                capsize=5, color=f"C{k}", ms=7)
+n_rules = summary.sizes["rule"]
+ax.set_xticks(range(n_rules), [str(r) for r in summary.rule.values])
+ax.set(xlim=(-0.6, n_rules - 0.4), ylabel="sample complexity P* / n*",
        title="P* with 95% bootstrap interval over seeds")
 fig.tight_layout()
 fig.savefig(OUT / "parameter_study_pstar.png", dpi=120)
@@ -165,10 +174,11 @@ fig.savefig(OUT / "parameter_study_pstar.png", dpi=120)
 fig, ax = plt.subplots(figsize=(5, 3.4))
 for k, rule in enumerate(ds.rule.values):
     curve = ds.sel(rule=rule, n_train_multiple=4, seed=0)
-    ax.plot(curve.curve_step, curve.curve_test_error, marker=".", color=f"C{k}", label=str(rule))
+    ax.plot(curve.curve_step, curve.curve_test_error, marker=".",
+            color=f"C{k}", label=str(rule))
 ax.axhline(threshold, color="0.5", ls="--", lw=1, label="10% of chance")
-ax.set(xscale="log", xlabel="plasticity steps (batches of 128)", ylabel="test error",
-       title="P = 4 n*, seed 0")
+ax.set(xscale="log", xlabel="plasticity steps (batches of 128)",
+       ylabel="test error", title="P = 4 n*, seed 0")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(OUT / "parameter_study_curves.png", dpi=120)
