@@ -23,11 +23,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/plastisim demo --overwrite
 
-# the suite (notebooks and the docs' examples included), then the strict docs build; the
-# notebooks the suite executes are kept in docs/notebooks/ for the site, not run twice
+# the suite (notebooks and the docs' examples included), then the strict docs build, then the
+# built site in headless Chromium (tests/test_site_browser.py: maths typeset, search, no network
+# request, no JavaScript error; screenshots in build/screenshots/). The first pass deselects
+# the browser test (-m), which would otherwise build a site of its own; the notebooks the suite
+# executes are kept in docs/notebooks/ for the site, not run twice
 test: $(STAMP)
-	PLASTISIM_NOTEBOOKS_TO=docs/notebooks $(PY) -m pytest -q
+	PLASTISIM_NOTEBOOKS_TO=docs/notebooks $(PY) -m pytest -q -m 'not slow and not browser'
 	$(MAKE) --no-print-directory docs
+	PLASTISIM_SITE=site PLASTISIM_SCREENSHOTS_TO=build/screenshots $(PY) -m pytest -q tests/test_site_browser.py
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
