@@ -155,7 +155,7 @@ except AssertionError as err:
 # A registered rule is used like any other: `ps.train` in Python, `name = "signsym"` in the
 # `[rule]` table of a model file, or a rule spec in a sweep file (in this process: see below).
 # Both rules at `lr=1.0`, the rate chosen for bp on the training loss at this setting
-# (`docs/results.md` §4); training stops when the train loss falls below 0.01.
+# (`docs/results.md` §3); training stops when the train loss falls below 0.01.
 
 # %%
 train_set, test_set = rhm.split(n_train=4 * rhm.n_star, n_test=2000, seed=1)

@@ -46,7 +46,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 #
 # `base` is a model file (relative paths are looked up next to the sweep file); `rules` is an
 # axis of rule specs, each at its own learning rate (the rates chosen on the training loss at
-# this setting, `docs/results.md` §4); `step_budget` gives every $P$ the same number of SGD
+# this setting, `docs/results.md` §3); `step_budget` gives every $P$ the same number of SGD
 # steps; the `seed` axis derives independent seeds for weights, shuffling and data, the same
 # for both rules at a given seed.
 

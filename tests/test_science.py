@@ -42,7 +42,7 @@ def test_at_bps_learning_rate_bp_learns_and_dfa_does_not_at_four_n_star():
 
 
 def test_vicreg_with_matched_views_among_the_training_inputs_learns_at_four_n_star():
-    """docs/results.md §2: self-supervised on the P inputs only (partners sharing latents at
+    """docs/results.md §4: self-supervised on the P inputs only (partners sharing latents at
     each layer's level, drawn from the training set), then a delta-rule readout."""
     result, sens = _fit("vicreg", 4, width=64, epochs=30, view_level="matched",
                         views_from="train", readout_epochs=200)

@@ -1,4 +1,4 @@
-"""P* against depth L for bp and the grammar-free rules (docs/results.md §5).
+"""P* against depth L for bp and the grammar-free rules (docs/results.md §2).
 
     python analyses/grammar_free/depth.py analyses/results/grammar_free/grid_v16_m4_L{2,3,4}.nc \
         --png docs/figures/grammar_free_depth.png

@@ -1,4 +1,4 @@
-"""P* of the contrastive rules at v = n_c = 8, m = 4, L = 3 with the 32 n* point (docs/results.md §5).
+"""P* of the contrastive rules at v = n_c = 8, m = 4, L = 3 with the 32 n* point (docs/results.md §2).
 
     python analyses/grammar_free/hard_case_pstar.py
 
