@@ -1,8 +1,8 @@
-"""Scientific checks of issue 12 (slow): self-supervision from the inputs alone learns the RHM.
+"""Scientific checks (slow): self-supervision from the inputs alone learns the RHM.
 
 CLAPP on sibling pairs (top layer by halves), at the rate chosen on the readout's training error
 (analyses/grammar_free/lr_v16_m4_L3.toml), reaches test error below 10 % of chance on
-v = n_c = 16, m = 4, L = 3 with P = 8 n* inputs, every one counted (docs/results.md §5: 0.001
+v = n_c = 16, m = 4, L = 3 with P = 8 n* inputs, every one counted (docs/results.md §2: 0.001
 on three seeds), and its top layer becomes insensitive to synonyms below level 1.
 """
 from __future__ import annotations

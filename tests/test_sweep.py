@@ -418,7 +418,7 @@ def test_sample_complexity_from_the_merged_dataset():
 
 
 def test_analyses_sweep_files_load():
-    """The study files reproduce docs/results.md §1 and §2 (budgets, grids, rule defaults)."""
+    """The study files reproduce docs/results.md §1 and §4 (budgets, grids, rule defaults)."""
     masking = sweep.load(ROOT / "analyses" / "masking.toml")
     assert [a.dim for a in masking.axes] == ["rule", "n_train_multiple", "seed"]
     assert masking.shape == (6, 6, 3)
