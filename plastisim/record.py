@@ -199,8 +199,7 @@ def export(src: str | Path, dst: str | Path, variables: list[str] | None = None,
            overwrite: bool = False, command: str = "plastisim export") -> Path:
     """A smaller copy of ``src`` for sharing: some variables, steps (multiples of ``every``)
     and indices (``{name: {axis: sel}}`` by original index, e.g. {"w1": {"post": range(16)}})."""
-    dst = check_output_path(dst, overwrite, ".nc")
-    if Path(src).resolve() == dst.resolve():
+    if Path(src).resolve() == Path(dst).resolve():
         raise impossible("output", str(dst), "need a file other than the input")
     ds = open_input(src)
     if variables:
@@ -229,6 +228,7 @@ def export(src: str | Path, dst: str | Path, variables: list[str] | None = None,
                 raise impossible(f"indices {name}.{axis}", value, f"index {missing[0]} was not "
                                  f"recorded ({dim} holds {recorded.size} indices)")
             ds = ds.sel({dim: wanted})
+    dst = check_output_path(dst, overwrite, ".nc")      # once every argument is accepted
     ds.attrs["history"] = f"{ds.attrs.get('history', '')}\n{_now()} {command}".strip()
     ds.attrs.update({f"export_{key}": value for key, value in environment().items()})
     return write(ds, dst)

@@ -158,16 +158,16 @@ def run_protocol(args: argparse.Namespace) -> int:
     from ..protocols import PROTOCOLS, event_rule
     from .options import threads, torch_threads
 
-    # check everything before any work
+    # check everything before any work: the arguments, then the outputs
     if args.name not in PROTOCOLS:
         raise unknown("protocol", args.name, PROTOCOLS)
     rule = event_rule(args.rule, **_rule_params(args))
     kwargs = _protocol_kwargs(args)
+    n_threads = threads(args)
     out = check_output_path(args.out or f"{args.name}.nc", args.overwrite, ".nc", field="--out",
                             make_folder=True)
     png = check_output_path(out.with_suffix(".png"), args.overwrite, ".png", field="--out",
                             make_folder=True)
-    n_threads = threads(args)
     # run, with a progress bar on a terminal (SIGINT / SIGTERM: stop, nothing written)
     from tqdm import tqdm
 

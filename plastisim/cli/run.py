@@ -37,24 +37,39 @@ def _run(args: argparse.Namespace) -> int:
     from .options import threads, torch_threads
     from .record import record_overrides
 
-    # 1. every input and the output path, before any work
+    # 1. every input, then the output path, before any work (a bad argument is named even
+    # when the output exists)
     cfg = config.load(args.config, args.set + record_overrides(args.record))
     warning = inherited_lr_warning(args.config, args.set)
+    n_threads = threads(args)
     out = args.out or cfg.record.path or None
-    output = (Output(out, args.overwrite, ".nc", field="--out" if args.out else "record.path",
-                     make_folder=True) if out else None)
     if cfg.record.active and not out:
         raise ConfigError("record: trajectories are written into the run's file; pass --out or "
                           "set record.path")
-    n_threads = threads(args)
+    with torch_threads(n_threads):
+        built = build(cfg, args.device)     # sizes, depth, device, memory: checked, data made
+    if cfg.record.active:
+        _check_record(cfg, built)
+    output = (Output(out, args.overwrite, ".nc", field="--out" if args.out else "record.path",
+                     make_folder=True) if out else None)
     # 2. train, with SIGINT / SIGTERM stopping the loop at the next step boundary
     with torch_threads(n_threads), Signals(defer=True) as stop:
-        built = build(cfg, args.device)
         if warning:                 # once every input is accepted: bad input stays one line
             warnings.warn(warning, stacklevel=1)
         result, kept = _train_and_write(cfg, built, output, args, stop, n_threads)
     _summary(cfg, built, result, n_threads, output, kept)
     return _ending(result, stop, output, kept)
+
+
+def _check_record(cfg, built) -> None:
+    """The [record] selection (synapses, groups, traces, indices) against the built network,
+    as the run's Monitor will take it, in memory: its one-line errors before the output check."""
+    from ..monitor import Monitor
+
+    rec = cfg.record
+    Monitor(built.net, weights=rec.weights, updates=rec.updates, rates=rec.rates,
+            traces=rec.traces, loss=rec.loss, every=rec.every, indices=rec.indices,
+            complevel=rec.complevel)
 
 
 def _train_and_write(cfg, built, output, args, stop, n_threads: int):
