@@ -23,6 +23,7 @@ from plastisim.run import build
 from plastisim.sweep import plan
 from plastisim.validate import check_of, converted
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = tiny_run_toml()
 
 SWEEPS = {    # file -> (body after base = "T.toml", what the message names)
@@ -306,6 +307,41 @@ OTHER_CASES = [
     case("demo --out {D}/demo.txt", "{D}/demo.txt", ".png"),
     case("demo --out {D}/existing.png", "existing.png", "--overwrite"),
     case("demo --threads 0", "threads", "0"),
+    # a bad argument and an existing output: the argument is named (every command that
+    # writes a file checks its arguments before its output)
+    *[case(f"{RUN} --out {{D}}/existing.nc {bad}", *says, id=f"run-existing.nc-{bad}")
+      for bad, says in [("--threads 0", ["threads", "0"]), ("--device tpu", ["device='tpu'"]),
+                        ("--set rule.lr=nan", ["rule.lr=nan"]),
+                        ("--set network.depth=3", ["network.depth=3"]),
+                        ("--set rhm.L=6 --set train.n_train=1000000000",
+                         ["train.n_train=1000000000"]),
+                        ("--record weights=w9", ["w9", "unknown"]),
+                        ("--record every=0", ["record.every=0"])]],
+    *[case(f"sweep {{D}}/S.toml --out {{D}}/sweepdir {bad}", *says, id=f"sweep-sweepdir-{bad}")
+      for bad, says in [("--workers 0 --threads 0", ["threads", "0"]),
+                        ("--workers -1", ["workers", "-1"]),
+                        ("--workers 0 --ensemble 0", ["--ensemble=0"]),
+                        ("--workers 0 --only lr=7", ["--only lr=7"])]],
+    case("sweep {D}/s_nan.toml --out {D}/sweepdir --workers 0", "rule.lr=nan",
+         id="sweep-sweepdir-s_nan.toml"),
+    *[case(f"protocol stdp_window --rule pair --dt-step-ms 50 --out {{D}}/existing.nc {bad}",
+           *says, id=f"protocol-existing.nc-{bad}")
+      for bad, says in [("--threads 0", ["threads", "0"]), ("--freq nan", ["freq", "nan"]),
+                        ("--set A_plus=nan", ["rule.A_plus=nan"]),
+                        ("--rule bp", ["'bp'"])]],
+    case("protocol nope --out {D}/existing.nc", "protocol 'nope' is unknown",
+         id="protocol-existing.nc-nope"),
+    *[case(f"export {{D}}/run.nc {{D}}/existing.nc {bad}", *says, id=f"export-existing.nc-{bad}")
+      for bad, says in [("--every 0", ["--every=0"]),
+                        ("--vars nope", ["variable 'nope' is unknown"]),
+                        ("--indices w1.post=0:99", ["w1.post"])]],
+    case("export {D}/missing.nc {D}/existing.nc", "missing.nc", "does not exist",
+         id="export-existing.nc-missing-input"),
+    case("pstar {D}/run.nc --boot -1 --png {D}/existing.png", "--boot=-1",
+         id="pstar-existing.png---boot -1"),
+    case("demo --threads 0 --out {D}/existing.png", "threads", "0",
+         id="demo-existing.png---threads 0"),
+    case("demo --width 0 --out {D}/existing.png", "width=0", id="demo-existing.png---width 0"),
     # rules, bench, the command itself
     case("rules extra", "extra"),
     case("bench --only nope", "--only", "nope"),
@@ -385,7 +421,7 @@ API_CASES = [
     (lambda: one_hot(torch.full((2, 4), 9), 8), ["token 9", "v=8"]),
     (lambda: train(hierarchy(RHM(8, 8, 4, 2, 2), 8), rules.get("bp"),
                    *RHM(16, 8, 4, 2, 2).split(16, 8, seed=0)), ["train_set.x", "v=8"]),
-    (lambda: plan.parse({"base": "models/bp.toml", "axes": {"rule": {"lr": [NAN]}}}),
+    (lambda: plan.parse({"base": str(ROOT / "models" / "bp.toml"), "axes": {"rule": {"lr": [NAN]}}}),
      ["rule.lr=nan"]),
 ]
 
