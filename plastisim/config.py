@@ -26,6 +26,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from . import rules
 from .errors import ConfigError, shown, unknown, wrong_type
+from .inputs import read_text
 from .train import DTYPES, SCHEDULES
 from .validate import (Check, check_fields, check_of, checked, converted, flag, integer,
                        nonnegative, one_of, optional, random_seed, text)
@@ -219,24 +220,25 @@ def build(table: dict[str, Any], source: str = "") -> RunConfig:
     return RunConfig(**parts, source=source)
 
 
-def read_toml(path: str | Path, what: str) -> dict[str, Any]:
-    """The parsed TOML file ``path``; a missing file, a folder, an unreadable or invalid file
-    is a one-line ConfigError that says which (``what``: "config file", "sweep file")."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{what} {str(path)!r} is a folder, not a TOML file")
-    if not path.is_file():
-        raise ConfigError(f"{what} {str(path)!r} does not exist")
+def read_toml(path: str | Path, what: str, hint: str = "") -> dict[str, Any]:
+    """The parsed TOML file ``path``; a missing file, a folder, a named pipe or device, an
+    unreadable, invalid or empty file is a one-line ConfigError that says which (``what``:
+    "config file", "sweep file"; ``hint``: the file a folder given instead may hold, e.g.
+    "sweep.toml"). A UTF-8 byte-order mark is accepted (``inputs.read_text``)."""
+    return parse_toml(read_text(path, what, hint=hint), path, what)
+
+
+def parse_toml(text: str, path: str | Path, what: str) -> dict[str, Any]:
+    """``text`` (of the file ``path``) parsed; invalid or empty TOML is a one-line
+    ConfigError. An empty file would run every default (a width-256, L = 3 model): refused."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{what} {str(path)!r} cannot be read: {err.strerror or err}") \
-            from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text ({err.reason} at byte "
-                          f"{err.start})") from None
+        table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    if not table:
+        holds = " (it holds only comments)" if text.strip() else ""
+        raise ConfigError(f"{what} {str(path)!r} is empty{holds}")
+    return table
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> RunConfig:

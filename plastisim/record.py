@@ -33,6 +33,7 @@ import xarray as xr
 from .environment import environment, git_state
 from .errors import ConfigError, impossible, unknown
 from .filelock import WriteLock
+from .inputs import check_input_file
 from .outputs import check_output_path, write_atomically
 from .selection import resolve_selection
 
@@ -145,11 +146,7 @@ def trajectory_dataset(schema: Schema, coords: dict[str, np.ndarray],
 # --- files --------------------------------------------------------------------------------------
 def open_input(path: str | Path) -> xr.Dataset:
     """A netCDF file read fully into memory (and closed); one-line errors for bad paths."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"input file {str(path)!r} is a folder, not a netCDF file")
-    if not path.is_file():
-        raise ConfigError(f"input file {str(path)!r} does not exist")
+    path = check_input_file(path, "input file", "netCDF file", hint="sweep.nc")
     try:
         with xr.open_dataset(path, engine="netcdf4") as ds:
             return ds.load()

@@ -20,10 +20,11 @@ THRESHOLD = "10% of chance (P* threshold)"
 def _load(paths: list[Path]):
     import xarray as xr
 
+    from ..inputs import check_input_file
+
     out = []
     for path in paths:
-        if not path.is_file():
-            raise ConfigError(f"sweep file {str(path)!r} does not exist (a merged sweep.nc)")
+        check_input_file(path, "sweep file", "netCDF file", hint="sweep.nc")
         try:
             ds = xr.load_dataset(path)
         except (OSError, ValueError) as err:

@@ -42,6 +42,7 @@ from typing import Any
 from .. import config, rules
 from ..config import RunConfig
 from ..errors import ConfigError, PlastisimError, impossible
+from ..inputs import read_text
 from .specs import parse_spec
 from ..validate import positive
 
@@ -124,9 +125,10 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _find(path_text: Any, where: str, folder: Path) -> Path:
     if not isinstance(path_text, str) or not path_text:
         raise ConfigError(f"{where}={path_text!r} has the wrong type: need a model file path")
-    for candidate in (folder / path_text, Path(path_text)):
-        if candidate.is_file():
-            return candidate
+    candidates = (folder / path_text, Path(path_text))
+    found = [c for c in candidates if c.is_file()] or [c for c in candidates if c.exists()]
+    if found:
+        return found[0]             # a folder or a named pipe: read_toml says what it is
     raise ConfigError(f"{where}={path_text!r}: model file does not exist (looked in "
                       f"{str(folder)!r} and the current folder)")
 
@@ -275,8 +277,8 @@ def parse(table: dict[str, Any], path: str = "sweep", text: str = "") -> Sweep:
 def load(path: str | Path) -> Sweep:
     """Read and validate a sweep file (one-line ConfigErrors that name the key)."""
     path = Path(path)
-    table = _read_toml(path, "sweep file")
-    return parse(table, str(path), path.read_text(encoding="utf-8"))
+    text = read_text(path, "sweep file", hint="sweep.toml")    # a byte-order mark removed
+    return parse(config.parse_toml(text, path, "sweep file"), str(path), text)
 
 
 def _set(table: dict[str, Any], key: str, value: Any) -> None:
