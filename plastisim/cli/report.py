@@ -1,7 +1,8 @@
-"""``plastisim report``: PNG figures of a run file.
+"""``plastisim report``: PNG figures of a run file, or of a sweep's merged file.
 
     plastisim report runs/bp.nc                 # runs/bp_curve.png, _weight_norms.png, ...
     plastisim report runs/clapp.nc --out-dir figs   # figs/ is created (parents too)
+    plastisim report OUT/sweep.nc               # OUT/sweep_pstar.png: plastisim pstar's figure
 
 The learning curve of a layerwise self-supervised run shows its two phases apart: the errors
 with the step where the readout phase starts marked, the local (self-supervised) loss and the
@@ -31,6 +32,8 @@ def _report(args: argparse.Namespace) -> int:
     ds = record.open_input(args.file)
     folder = Path(args.out_dir) if args.out_dir else Path(args.file).parent
     stem = Path(args.file).stem
+    if "sweep_toml" in ds.attrs and "eval_step" not in ds:     # a sweep's merged file
+        return _sweep_figure(args, ds, folder / f"{stem}_pstar.png")
     figures = {}
     if "test_error" in ds:
         figures[folder / f"{stem}_curve.png"] = _draw_curve
@@ -60,6 +63,32 @@ def _report(args: argparse.Namespace) -> int:
             save_png(fig, path, f"plastisim report {args.file}", dpi=110)
             plt.close(fig)
             print(f"wrote {path}")
+    return 0
+
+
+def _sweep_figure(args: argparse.Namespace, ds, png: Path) -> int:
+    """The figure of ``plastisim pstar FILE`` (its defaults: test error and S against
+    P/(n_c·m^L), one panel per setting) of a sweep's merged file over n_train_multiple."""
+    from ..interrupt import hold
+    from ..outputs import check_output_path, make_parent
+    from ..study import OVER, rows, summarize
+    from .pstar import _curves, figure
+
+    if OVER not in ds.dims:
+        dims = ", ".join(str(d) for d in ds.dims if d not in ("eval", "layer", "level"))
+        raise ConfigError(f"{args.file!r} is a sweep's merged file over {dims or 'no axis'}, "
+                          f"without an {OVER} axis: report draws its figure only for a sweep "
+                          f"over train.{OVER}; use plastisim pstar {args.file} --over DIM "
+                          "--png FIG.png for a training-set-size axis DIM, or report on its "
+                          "run files (runs/*.nc beside it)")
+    check_output_path(png, args.overwrite, ".png", field="--out-dir",
+                      make_folder=args.out_dir is not None)
+    summary = summarize(ds, OVER)
+    curves = _curves(summary, rows(summary), OVER)
+    with hold():                                  # a signal waits until the PNG is in place
+        make_parent(png)
+        figure(curves, png, "setting")
+    print(f"wrote {png}")
     return 0
 
 
@@ -133,7 +162,8 @@ def _draw_histograms(plt, ds):
 def add_parsers(sub) -> None:
     """Add ``report`` to the ``plastisim`` sub-parsers."""
     rep = sub.add_parser("report", help="PNG figures of a run: learning curve, weight norms, "
-                         "weight histograms", description="Draw PNG figures of a plastisim file.")
+                         "weight histograms (of a sweep's sweep.nc: the figure of plastisim "
+                         "pstar)", description="Draw PNG figures of a plastisim file.")
     rep.add_argument("file", help="netCDF file written by plastisim")
     rep.add_argument("--out-dir", help="folder of the PNGs (default: next to the file; created "
                      "with its parents when missing)")
