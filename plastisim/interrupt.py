@@ -1,9 +1,10 @@
-"""Interruption as a normal ending: SIGINT and SIGTERM become a flag or an exception.
+"""Interruption as a normal ending: SIGINT, SIGTERM and SIGHUP become a flag or an exception.
 
     with Signals() as stop:                 # handlers installed, the previous ones restored after
         result = train(..., stop=stop)      # the loop calls stop() at every step boundary
     if stop.signum is not None:
-        sys.exit(stop.exit_code)            # 130 after SIGINT, 143 after SIGTERM (128 + signal)
+        sys.exit(stop.exit_code)            # 130 after SIGINT, 143 after SIGTERM, 129 after
+                                            # SIGHUP (128 + signal)
 
 Two modes:
 
@@ -12,6 +13,10 @@ Two modes:
   second signal raises ``Interrupted`` at once (the user insists).
 - immediate (``defer=False``, for work without step boundaries that writes nothing until it
   ends: a protocol, a sweep waiting for its workers): the first signal raises ``Interrupted``.
+
+SIGHUP (the terminal was closed, an SSH session ended) is an interruption like SIGTERM: without
+a handler it would end the process at once, leaving no curve or status and, with
+``--overwrite``, the hidden temporary file beside the old one.
 
 ``hold()`` defers the signals over a block that writes files and raises ``Interrupted`` after
 it, so a signal never leaves a half-written set of outputs. ``Interrupted`` is a
@@ -27,7 +32,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM,
+           *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))   # no SIGHUP on Windows
 
 
 def signal_name(signum: int) -> str:
@@ -44,8 +50,8 @@ def exit_code(signum: int) -> int:
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived (``signum``); ``exit_code`` is 130 or 143; ``detail`` says
-    what it means for the outputs."""
+    """SIGINT, SIGTERM or SIGHUP arrived (``signum``); ``exit_code`` is 130, 143 or 129;
+    ``detail`` says what it means for the outputs."""
 
     def __init__(self, signum: int,
                  detail: str = "before the outputs were complete; existing files are unchanged"):
@@ -58,7 +64,8 @@ class Interrupted(KeyboardInterrupt):
 
 
 class Signals:
-    """SIGINT and SIGTERM handlers for the duration of a ``with`` block (module docstring)."""
+    """SIGINT, SIGTERM and SIGHUP handlers for the duration of a ``with`` block (module
+    docstring)."""
 
     def __init__(self, defer: bool = True):
         self.defer = defer
@@ -84,7 +91,7 @@ class Signals:
             raise Interrupted(signum)
 
     def __call__(self) -> str:
-        """The reason to stop ("SIGINT", "SIGTERM"), or "" while no signal arrived."""
+        """The reason to stop ("SIGINT", "SIGTERM", "SIGHUP"), or "" while no signal arrived."""
         return "" if self.signum is None else signal_name(self.signum)
 
     @property
@@ -95,8 +102,8 @@ class Signals:
 
 @contextmanager
 def hold() -> Iterator[Signals]:
-    """Defer SIGINT / SIGTERM over the block (writing files); raise ``Interrupted`` after it
-    when one arrived (a second one still raises at once)."""
+    """Defer SIGINT / SIGTERM / SIGHUP over the block (writing files); raise ``Interrupted``
+    after it when one arrived (a second one still raises at once)."""
     with Signals(defer=True) as held:
         yield held
     if held.signum is not None:

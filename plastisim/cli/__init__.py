@@ -7,11 +7,12 @@ ends every command with one line on stderr at most, never a traceback (docs/fail
     1     a run diverged or failed, a sweep has failed points, or an unexpected error
           (``PLASTISIM_TRACEBACK=1`` shows its traceback)
     2     bad input (``PlastisimError``), found before any work
-    130   interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: 128 + the signal's number
+    130   interrupted by SIGINT (Ctrl-C), 143 by SIGTERM, 129 by SIGHUP (the terminal was
+          closed): 128 + the signal's number
 
-SIGINT and SIGTERM raise ``plastisim.interrupt.Interrupted`` wherever a command has no step
-boundary to stop at; ``run`` stops its training loop at the next step instead. Warnings shown
-while a command runs are one line each, ``plastisim: warning: <message>``.
+SIGINT, SIGTERM and SIGHUP raise ``plastisim.interrupt.Interrupted`` wherever a command has no
+step boundary to stop at; ``run`` stops its training loop at the next step instead. Warnings
+shown while a command runs are one line each, ``plastisim: warning: <message>``.
 """
 from __future__ import annotations
 

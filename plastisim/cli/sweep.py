@@ -1,8 +1,8 @@
 """``plastisim sweep``: a parameter study on local processes or a Dask cluster, one dataset.
 
-SIGINT / SIGTERM stop the sweep at once (``plastisim.interrupt.Interrupted``): the finished
-runs' files are kept, sweep.nc is not written, one line says so, and the exit code is 130 / 143;
-``--resume`` continues.
+SIGINT / SIGTERM / SIGHUP stop the sweep at once (``plastisim.interrupt.Interrupted``): the
+finished runs' files are kept, sweep.nc is not written, one line says so, and the exit code is
+130 / 143 / 129; ``--resume`` continues.
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ import time
 import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -160,6 +161,8 @@ def _start_worker(parent: int) -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:          # the sweep died before prctl took effect
         os._exit(1)
+    if hasattr(signal, "SIGHUP"):       # a closed terminal hangs up the whole process group:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)   # the sweep stops its workers itself
     threading.Thread(target=_watch, args=(parent,), name="plastisim-parent-watch",
                      daemon=True).start()
     import torch.optim  # noqa: F401
@@ -170,14 +173,16 @@ def processes(packs: list[Pack], threads: int,
     """Run the packs in ``workers`` local processes (spawned: no state inherited; they end with
     this process, module docstring)."""
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_start_worker, initargs=(os.getpid(),))
     finished = False
+    with _children_ignore_sighup():     # the workers and multiprocessing's resource tracker
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                   initializer=_start_worker, initargs=(os.getpid(),))
     try:
         futures = {}
-        for pack in packs:
-            function, args = _call(pack, threads)
-            futures[pool.submit(function, *args)] = pack
+        with _children_ignore_sighup():     # (workers are started as tasks are submitted)
+            for pack in packs:
+                function, args = _call(pack, threads)
+                futures[pool.submit(function, *args)] = pack
         for future in as_completed(futures):
             pack = futures[future]
             try:
@@ -190,6 +195,22 @@ def processes(packs: list[Pack], threads: int,
         if not finished:                # interrupted: nobody will write the runs in flight
             _stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _children_ignore_sighup() -> Iterator[None]:
+    """Processes started by this thread in the block start with SIGHUP blocked (the signal
+    mask survives exec): a closed terminal hangs up its whole process group, and the sweep's
+    own process, not its workers or multiprocessing's resource tracker, decides what ends
+    (``plastisim.interrupt``: it stops the workers itself). The workers ignore it too."""
+    if not hasattr(signal, "pthread_sigmask") or not hasattr(signal, "SIGHUP"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
