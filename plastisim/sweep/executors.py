@@ -21,6 +21,7 @@ waited for: the runs they hold would not be written.
 """
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import hashlib
 import multiprocessing
@@ -50,6 +51,7 @@ Pack = list[Task]                       # runs trained together (packing.pack); 
 PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15   # prctl options (linux/prctl.h)
 WATCH_S = 0.5                           # how often a worker checks that its parent lives
 WATCH_NAME = b"plastisim-watch"         # the watchdog thread's name in ps -L and /proc
+CONNECT_TIMEOUT_S = 10.0                # to reach a Dask scheduler and hear its handshake
 
 
 def _job(task: Task) -> tuple[str, str]:
@@ -224,26 +226,43 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
             process.terminate()
 
 
-def _client(scheduler: Any):
-    """(client, owned): a dask.distributed Client for an address, or the one given."""
+def connect(scheduler: Any):
+    """(client, owned): a dask.distributed Client connected to the scheduler at an address
+    (``owned``: the caller closes it), or the Client given. An address where no Dask scheduler
+    answers within ``CONNECT_TIMEOUT_S`` (nothing listens, or something else that never
+    speaks: Dask's own handshake would wait for it forever) is a one-line ConfigError."""
     try:
         from dask.distributed import Client
     except ImportError:
         raise ConfigError("--scheduler needs Dask: pip install 'plastisim[dask]'") from None
     if not isinstance(scheduler, str):
         return scheduler, False
+    timeout = CONNECT_TIMEOUT_S
     try:
-        return Client(scheduler, timeout="20s"), True
-    except (OSError, TimeoutError, ValueError) as err:
+        asyncio.run(_handshake(scheduler, timeout))
+        return Client(scheduler, timeout=f"{timeout}s"), True
+    except (asyncio.TimeoutError, TimeoutError):
+        raise ConfigError(f"scheduler={scheduler!r}: no Dask scheduler answered within "
+                          f"{timeout:g} s (is the address that of a Dask scheduler?)") from None
+    except Exception as err:            # refused, unknown host, a bad address, not Dask
         raise ConfigError(f"scheduler={scheduler!r}: cannot connect to a Dask scheduler "
                           f"({one_line(err)})") from None
+
+
+async def _handshake(address: str, timeout: float) -> None:
+    """Connect to ``address`` and exchange Dask's handshake, within ``timeout`` seconds in
+    all (``distributed.comm.connect`` bounds the connection, not the handshake's reply)."""
+    from distributed.comm import connect as open_comm
+
+    comm = await asyncio.wait_for(open_comm(address, timeout=timeout), timeout)
+    await comm.close()
 
 
 def dask(packs: list[Pack], threads: int, scheduler: Any) -> Iterator[tuple[str, xr.Dataset]]:
     """Run each pack as one Dask task on the cluster at ``scheduler`` (address or Client)."""
     from dask.distributed import as_completed as dask_completed
 
-    client, owned = _client(scheduler)
+    client, owned = connect(scheduler)
     futures = {}
     try:
         for pack in packs:

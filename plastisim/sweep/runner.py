@@ -111,7 +111,8 @@ def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, scheduler: Any
     """Run every point of ``sweep`` and merge them into ``out``/sweep.nc.
 
     ``workers``: local processes (0: in this process); ``scheduler``: a Dask scheduler address
-    (or a ``dask.distributed.Client``) instead; ``resume``: keep finished run files;
+    (or a ``dask.distributed.Client``) instead, reached before anything is written
+    (``executors.connect``); ``resume``: keep finished run files;
     ``overwrite``: run every point again in a folder that holds a sweep (module docstring);
     ``threads``: torch threads per run (recorded); ``ensemble``: train the runs that differ
     only in ``ensemble.MEMBER_KEYS`` in packs of up to this many (module docstring; 1: each
@@ -123,15 +124,22 @@ def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, scheduler: Any
     check_int("threads", threads, 1)
     check_int("ensemble", ensemble, 1)
     out = Path(out)
-    tasks, skipped = _prepare(sweep, out, resume, overwrite)
-    packs = pack(tasks, ensemble)
-    start, computed = time.perf_counter(), []
-    files = {point.hash: point.file for point in sweep.points}
-    for key, ds in _stream(packs, workers, scheduler, threads):
-        record.write(ds, out / files[key])
-        computed.append(key)
-        if on_result is not None:
-            on_result(key, ds, len(computed), len(tasks))
+    _check_out(out, resume, overwrite)
+    # the scheduler is reached before OUT is touched: a wrong address leaves nothing behind
+    client, owned = (executors.connect(scheduler) if scheduler is not None else (None, False))
+    try:
+        tasks, skipped = _prepare(sweep, out, resume, overwrite)
+        packs = pack(tasks, ensemble)
+        start, computed = time.perf_counter(), []
+        files = {point.hash: point.file for point in sweep.points}
+        for key, ds in _stream(packs, workers, client, threads):
+            record.write(ds, out / files[key])
+            computed.append(key)
+            if on_result is not None:
+                on_result(key, ds, len(computed), len(tasks))
+    finally:
+        if owned:
+            client.close()
     executor = executors.describe(workers, scheduler, ensemble)
     merged = merge(sweep, out, executor, threads)
     merged.attrs.update({key: value for key, value in environment(dask=True).items()
