@@ -3,6 +3,7 @@ phase's own total (run and demo), the summary's epochs and learning rate per pha
 in the output file, the warning for a learning rate inherited from another rule's file, and the
 notice of a --dry-run list that was cut."""
 import io
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from plastisim.cli.run import inherited_lr_warning
 from plastisim.testing import tiny_run_toml
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
 TINY = ["--set", "rhm.L=2", "--set", "train.n_train=128", "--set", "train.n_test=128",
         "--set", "network.width=8", "--set", "train.batch_size=64"]
 SSL = [*TINY, "--set", "train.epochs=7", "--set", "rule.readout_epochs=2"]
@@ -39,7 +41,7 @@ def test_a_self_supervised_run_draws_one_bar_per_phase_with_its_own_total(monkey
                                                                           capsys):
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    assert main(["run", "models/clapp.toml", *SSL]) == 0
+    assert main(["run", str(MODELS / "clapp.toml"), *SSL]) == 0
     bars = _bars(terminal.getvalue())
     assert bars == {"local": (7, 7), "readout": (2, 2)}, terminal.getvalue()
 
@@ -47,11 +49,11 @@ def test_a_self_supervised_run_draws_one_bar_per_phase_with_its_own_total(monkey
 def test_a_supervised_run_draws_one_bar(monkeypatch, capsys):
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    assert main(["run", "models/bp.toml", *TINY, "--set", "train.epochs=3",
+    assert main(["run", str(MODELS / "bp.toml"), *TINY, "--set", "train.epochs=3",
                  "--set", "train.stop_loss=0"]) == 0
     assert _bars(terminal.getvalue()) == {"": (3, 3)}, terminal.getvalue()
     monkeypatch.setattr(sys, "stderr", terminal := FakeTerminal())
-    assert main(["run", "models/bp.toml", *TINY, "--set", "train.epochs=3", "--quiet"]) == 0
+    assert main(["run", str(MODELS / "bp.toml"), *TINY, "--set", "train.epochs=3", "--quiet"]) == 0
     assert _bars(terminal.getvalue()) == {}
 
 
@@ -81,7 +83,7 @@ def test_demo_draws_a_bar_per_rule_and_phase(monkeypatch, tmp_path, capsys):
 
 def test_the_summary_and_the_file_give_each_phase_its_epochs_and_rate(tmp_path, capsys):
     out = tmp_path / "clapp.nc"
-    assert main(["run", "models/clapp.toml", *SSL, "--quiet", "--out", str(out)]) == 0
+    assert main(["run", str(MODELS / "clapp.toml"), *SSL, "--quiet", "--out", str(out)]) == 0
     summary = capsys.readouterr().out
     assert "local phase: η = 5 (rule.lr, not scaled by width); 7 of 7 epochs, 14 steps" \
         in summary
@@ -96,7 +98,7 @@ def test_the_summary_and_the_file_give_each_phase_its_epochs_and_rate(tmp_path, 
         assert (ds.attrs["epochs_readout"], ds.attrs["steps_readout"]) == (2, 4)
         assert "eta_joint" not in ds.attrs
     out = tmp_path / "bp.nc"
-    assert main(["run", "models/bp.toml", *TINY, "--set", "train.epochs=2", "--quiet",
+    assert main(["run", str(MODELS / "bp.toml"), *TINY, "--set", "train.epochs=2", "--quiet",
                  "--out", str(out)]) == 0
     assert "joint phase: η = 0.1 × width 8 = 0.8 (rule.lr × width); 2 of 2 epochs, 4 steps" \
         in capsys.readouterr().out
@@ -105,7 +107,7 @@ def test_the_summary_and_the_file_give_each_phase_its_epochs_and_rate(tmp_path, 
 
 
 def test_an_inherited_learning_rate_is_warned_about(tmp_path):
-    bp = ROOT / "models" / "bp.toml"
+    bp = MODELS / "bp.toml"
     said = inherited_lr_warning(bp, ["rule.name=clapp"])
     assert said.startswith(f"rule.lr = 0.1 comes from {bp}, written for rule bp, and is used "
                            "as is for rule clapp")
@@ -122,14 +124,16 @@ def test_an_inherited_learning_rate_is_warned_about(tmp_path):
     assert [str(w.message) for w in caught] == [inherited_lr_warning(bp, ["rule.name=dfa"])]
 
 
-def test_the_warning_is_one_line_on_stderr():
-    proc = subprocess.run([sys.executable, "-m", "plastisim.cli", "run", "models/bp.toml", *TINY,
+def test_the_warning_is_one_line_on_stderr(tmp_path):
+    bp = MODELS / "bp.toml"
+    proc = subprocess.run([sys.executable, "-m", "plastisim.cli", "run", str(bp), *TINY,
                            "--set", "train.epochs=1", "--set", "rule.name=clapp", "--set",
-                           "rule.readout_epochs=1", "--quiet"], cwd=ROOT, capture_output=True,
+                           "rule.readout_epochs=1", "--quiet"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("\n") == 1
-    assert proc.stderr.startswith("plastisim: warning: rule.lr = 0.1 comes from models/bp.toml")
+    assert proc.stderr.startswith(f"plastisim: warning: rule.lr = 0.1 comes from {bp}")
 
 
 def test_a_cut_dry_run_list_says_how_many_it_left_out(tmp_path, capsys):
@@ -150,8 +154,10 @@ def test_a_cut_dry_run_list_says_how_many_it_left_out(tmp_path, capsys):
 def test_bad_input_after_a_rule_change_is_still_one_line(tmp_path):
     existing = tmp_path / "x.nc"
     existing.write_bytes(b"precious")
-    proc = subprocess.run([sys.executable, "-m", "plastisim.cli", "run", "models/bp.toml", *TINY,
-                           "--set", "rule.name=clapp", "--out", str(existing), "--quiet"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "plastisim.cli", "run",
+                           str(MODELS / "bp.toml"), *TINY, "--set", "rule.name=clapp",
+                           "--out", str(existing), "--quiet"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("plastisim: error: output file") and "--overwrite" in proc.stderr

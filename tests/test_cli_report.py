@@ -14,6 +14,8 @@ from plastisim.cli.report import _draw_curve
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
 TINY = ["--set", "rhm.L=2", "--set", "train.n_train=128", "--set", "train.n_test=128",
         "--set", "network.width=8", "--set", "train.epochs=3", "--quiet"]
 
@@ -22,8 +24,8 @@ TINY = ["--set", "rhm.L=2", "--set", "train.n_train=128", "--set", "train.n_test
 def runs(tmp_path_factory) -> dict[str, Path]:
     """A bp run and a clapp run (local, then readout phase)."""
     d = tmp_path_factory.mktemp("report")
-    assert main(["run", "models/bp.toml", *TINY, "--out", str(d / "bp.nc")]) == 0
-    assert main(["run", "models/clapp.toml", *TINY, "--set", "rule.readout_epochs=4",
+    assert main(["run", str(MODELS / "bp.toml"), *TINY, "--out", str(d / "bp.nc")]) == 0
+    assert main(["run", str(MODELS / "clapp.toml"), *TINY, "--set", "rule.readout_epochs=4",
                  "--out", str(d / "clapp.nc")]) == 0
     return {"bp": d / "bp.nc", "clapp": d / "clapp.nc"}
 

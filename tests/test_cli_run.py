@@ -1,4 +1,5 @@
 """`plastisim run` and `plastisim rules`: files, summaries, one-line errors with exit code 2."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,18 +11,20 @@ from plastisim import config
 from plastisim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
 FAST = ["--set", "rhm.L=2", "--set", "train.n_train=256", "--set", "train.n_test=256",
         "--set", "network.width=16", "--set", "train.epochs=3", "--quiet"]
 
 
 def plastisim(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "plastisim.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    """``python -m plastisim.cli ARGS`` in the test's own folder (conftest.py)."""
+    return subprocess.run([sys.executable, "-m", "plastisim.cli", *args], capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True, timeout=300)
 
 
 def test_run_writes_a_self_describing_file(tmp_path, capsys):
     out = tmp_path / "dfa.nc"
-    assert main(["run", "models/dfa.toml", *FAST, "--out", str(out)]) == 0
+    assert main(["run", str(MODELS / "dfa.toml"), *FAST, "--out", str(out)]) == 0
     summary = capsys.readouterr().out
     assert "test error" in summary and "samples/s" in summary and str(out) in summary
     ds = xr.open_dataset(out)
@@ -32,13 +35,15 @@ def test_run_writes_a_self_describing_file(tmp_path, capsys):
     for key in ("plastisim_version", "git_commit", "torch_version", "device", "dtype",
                 "seed_network", "seed_data", "seed_feedback_seed", "status", "Conventions"):
         assert key in ds.attrs, key
-    assert main(["run", "models/dfa.toml", *FAST, "--out", str(out)]) == 2   # never clobbered
+    # never clobbered
+    assert main(["run", str(MODELS / "dfa.toml"), *FAST, "--out", str(out)]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
 
 
 def test_diverging_run_keeps_its_file(tmp_path):
     out = tmp_path / "boom.nc"
-    proc = plastisim("run", "models/bp.toml", *FAST, "--set", "rule.lr=1e6", "--out", str(out))
+    proc = plastisim("run", str(MODELS / "bp.toml"), *FAST, "--set", "rule.lr=1e6", "--out",
+                     str(out))
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("plastisim: error: diverged at step ")
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -59,7 +64,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("args, message", BAD_INPUT)
 def test_bad_input_is_one_line_exit_2(args, message, capsys):
-    assert main(["run", str(ROOT / "models" / "bp.toml"), "--quiet", *args]) == 2
+    assert main(["run", str(MODELS / "bp.toml"), "--quiet", *args]) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
     assert message in captured.err and captured.out == ""
@@ -70,16 +75,16 @@ def test_bad_input_of_the_process_is_one_line_exit_2():
     status and stderr; the cases above run in this process, through the same ``main``)."""
     for args, message in (BAD_INPUT[0], (["--set", "width=3"], "not of the form "
                                          "section.key=value")):
-        proc = plastisim("run", "models/bp.toml", "--quiet", *args)
+        proc = plastisim("run", str(MODELS / "bp.toml"), "--quiet", *args)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
         assert message in proc.stderr
 
 
 def test_missing_config_file_and_bad_override(capsys):
-    assert main(["run", str(ROOT / "models" / "nope.toml")]) == 2
+    assert main(["run", str(MODELS / "nope.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["run", str(ROOT / "models" / "bp.toml"), "--set", "width=3"]) == 2
+    assert main(["run", str(MODELS / "bp.toml"), "--set", "width=3"]) == 2
     assert "not of the form section.key=value" in capsys.readouterr().err
 
 
@@ -95,7 +100,8 @@ def test_rules_table_lists_every_rule_with_its_factors(capsys):
 
 def test_a_reader_that_goes_away_ends_the_command_quietly():
     """`plastisim rules | head -1`: no error line when the reader has closed the pipe."""
-    proc = subprocess.Popen([sys.executable, "-m", "plastisim.cli", "rules"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "plastisim.cli", "rules"],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()                  # before the command (still importing) writes
     _, stderr = proc.communicate(timeout=120)

@@ -24,6 +24,7 @@ from plastisim.sweep import plan
 from plastisim.validate import check_of, converted
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
 TINY = tiny_run_toml()
 
 SWEEPS = {    # file -> (body after base = "T.toml", what the message names)
@@ -421,7 +422,7 @@ API_CASES = [
     (lambda: one_hot(torch.full((2, 4), 9), 8), ["token 9", "v=8"]),
     (lambda: train(hierarchy(RHM(8, 8, 4, 2, 2), 8), rules.get("bp"),
                    *RHM(16, 8, 4, 2, 2).split(16, 8, seed=0)), ["train_set.x", "v=8"]),
-    (lambda: plan.parse({"base": str(ROOT / "models" / "bp.toml"), "axes": {"rule": {"lr": [NAN]}}}),
+    (lambda: plan.parse({"base": str(MODELS / "bp.toml"), "axes": {"rule": {"lr": [NAN]}}}),
      ["rule.lr=nan"]),
 ]
 

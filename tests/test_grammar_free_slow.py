@@ -7,10 +7,14 @@ on three seeds), and its top layer becomes insensitive to synonyms below level 1
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from plastisim import config
 from plastisim.run import execute
+
+ROOT = Path(__file__).resolve().parents[1]
 
 THRESHOLD = 0.1 * (1 - 1 / 16)          # 10 % of chance
 GRID = ["network.width=128", "train.n_train=8192", "train.n_test=4000",   # P = 8 n*
@@ -18,7 +22,7 @@ GRID = ["network.width=128", "train.n_train=8192", "train.n_test=4000",   # P = 
 
 
 def _run(*changes: str):
-    cfg = config.load("models/grammar_free.toml", GRID + list(changes))
+    cfg = config.load(ROOT / "models" / "grammar_free.toml", GRID + list(changes))
     return execute(cfg).dataset
 
 

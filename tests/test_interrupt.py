@@ -37,8 +37,9 @@ def _open(path: Path) -> xr.Dataset:
 
 
 def _start(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "plastisim", *args], cwd=ROOT, env=env,
+    """``python -m plastisim ARGS`` in the test's own folder (conftest.py)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "plastisim", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

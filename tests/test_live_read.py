@@ -47,9 +47,9 @@ def _writer(path: Path, pause: float, records: int = 3) -> subprocess.Popen:
     """A training subprocess recording every step to ``path`` (``pause`` s apart; the file
     kept open 0.05 s, not 0.5, so that the readers wait less), once ``records`` are written."""
     child = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(pause), "0.05"],
-                             cwd=ROOT,
+                             cwd=path.parent,
                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+                             env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
     for line in child.stdout:
         if int(line) >= records:
             return child

@@ -1,5 +1,6 @@
 """Monitor habits of notebook users: training twice with one monitor, a cell run twice on one
 path, a monitor given another network, long output names (Python API and ``plastisim run``)."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -93,7 +94,8 @@ def test_a_cell_run_twice_on_one_path_is_refused_at_once(tmp_path):
     path = tmp_path / "x.nc"
     try:
         proc = subprocess.run([sys.executable, "-c", textwrap.dedent(HANG), str(path)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:
         pytest.fail("a second Monitor on a path an open Monitor streams to hangs")
     assert proc.returncode == 0, proc.stderr

@@ -223,10 +223,10 @@ def test_run_file_provenance_and_threads(run_file, tiny, tmp_path, capsys):
     assert torch.get_num_threads() == before
 
 
-def test_version_and_python_dash_m():
-    proc = subprocess.run([sys.executable, "-m", "plastisim", "--version"], cwd=ROOT,
+def test_version_and_python_dash_m(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "plastisim", "--version"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0 and proc.stderr == ""
     from plastisim import __version__
     assert proc.stdout.startswith(f"plastisim {__version__} (git ") and "torch" in proc.stdout

@@ -1,5 +1,6 @@
 """Run files: crash safety (SIGKILL), `run --record`, [record] config, export, report, analysis."""
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from plastisim.network import hierarchy
 from plastisim.rules.base import StepResult
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
 FAST = ["--set", "rhm.L=2", "--set", "train.n_train=256", "--set", "train.n_test=256",
         "--set", "network.width=16", "--set", "train.epochs=3", "--quiet"]
 
@@ -49,7 +51,8 @@ train(net, rules.get("bp"), *rhm.split(256, 64, seed=1),
 @pytest.mark.parametrize("kill_after", [3, 25])
 def test_sigkill_leaves_a_valid_file_with_every_flushed_step(tmp_path, kill_after):
     path = tmp_path / "killed.nc"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=ROOT, text=True,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=tmp_path, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     flushed = {}
     try:
@@ -75,7 +78,7 @@ def test_sigkill_leaves_a_valid_file_with_every_flushed_step(tmp_path, kill_afte
 
 def test_run_records_trajectories_into_the_run_file(tmp_path, capsys):
     out = tmp_path / "dfa.nc"
-    assert main(["run", "models/dfa.toml", *FAST, "--out", str(out), "--record",
+    assert main(["run", str(MODELS / "dfa.toml"), *FAST, "--out", str(out), "--record",
                  "weights=all,updates=w1,rates=h1,h2,every=2,w1.post=0:4,h1.channel=1,3"]) == 0
     assert str(out) in capsys.readouterr().out
     with xr.open_dataset(out) as ds:
@@ -130,31 +133,31 @@ def test_record_option_parsing():
 ])
 def test_bad_record_input_fails_before_training(tmp_path, capsys, args, message):
     out = tmp_path / "x.nc"
-    assert main(["run", "models/bp.toml", *FAST, "--out", str(out), *args]) == 2
+    assert main(["run", str(MODELS / "bp.toml"), *FAST, "--out", str(out), *args]) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and message in captured.err, captured.err
     assert captured.out == "" and not out.exists()         # nothing trained, nothing written
 
 
 def test_bad_record_paths_and_existing_files(tmp_path, capsys):
-    assert main(["run", "models/bp.toml", *FAST, "--record", "weights=all"]) == 2
+    assert main(["run", str(MODELS / "bp.toml"), *FAST, "--record", "weights=all"]) == 2
     assert "trajectories are written into the run's file; pass --out" in capsys.readouterr().err
     (tmp_path / "afile").write_text("a file, not a folder")
     impossible = tmp_path / "afile" / "nope" / "x.nc"
-    assert main(["run", "models/bp.toml", *FAST, "--out", str(impossible), "--record",
+    assert main(["run", str(MODELS / "bp.toml"), *FAST, "--out", str(impossible), "--record",
                  "weights=all"]) == 2
     assert "afile' is a file, not a folder" in capsys.readouterr().err
     missing = tmp_path / "new" / "x.nc"                  # a missing folder is created
-    assert main(["run", "models/bp.toml", *FAST, "--out", str(missing), "--record",
+    assert main(["run", str(MODELS / "bp.toml"), *FAST, "--out", str(missing), "--record",
                  "weights=w1,every=1"]) == 0
     assert xr.open_dataset(missing)["weight_w1"].sizes["step"] == 7
     existing = tmp_path / "keep.nc"
     existing.write_bytes(b"precious")
-    assert main(["run", "models/bp.toml", *FAST, "--out", str(existing), "--record",
+    assert main(["run", str(MODELS / "bp.toml"), *FAST, "--out", str(existing), "--record",
                  "weights=all"]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert existing.read_bytes() == b"precious"
-    assert main(["run", "models/bp.toml", *FAST, "--out", str(existing), "--record",
+    assert main(["run", str(MODELS / "bp.toml"), *FAST, "--out", str(existing), "--record",
                  "weights=w1,every=1", "--overwrite"]) == 0
     assert xr.open_dataset(existing)["weight_w1"].sizes["step"] == 7
 
@@ -162,7 +165,7 @@ def test_bad_record_paths_and_existing_files(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def run_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "bp.nc"
-    assert main(["run", "models/bp.toml", *FAST, "--out", str(out), "--record",
+    assert main(["run", str(MODELS / "bp.toml"), *FAST, "--out", str(out), "--record",
                  "weights=all,rates=all,updates=all,every=2"]) == 0
     return out
 

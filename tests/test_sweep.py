@@ -134,7 +134,8 @@ def test_killed_sweep_resumes_only_unfinished_runs(tiny, reference, tmp_path, ca
     out = tmp_path / "killed"
     runs = out / "runs"
     proc = subprocess.Popen([sys.executable, "-m", "plastisim.cli", "sweep", str(tiny),
-                             "--out", str(out), "--workers", "1", "--quiet"], cwd=ROOT,
+                             "--out", str(out), "--workers", "1", "--quiet"], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
                             start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

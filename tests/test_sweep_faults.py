@@ -132,10 +132,11 @@ def test_a_command_prints_warnings_on_one_line(tmp_path):
     assert warnings.formatwarning is warnings._formatwarning_orig       # restored after main
     bad = sorted((out / "runs").glob("*.nc"))[0]
     bad.write_bytes(bad.read_bytes()[:100])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default",
+           "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "plastisim", "sweep", str(tmp_path / "s.toml"),
                            "--out", str(out), "--resume", "--workers", "0", "--quiet"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     [line] = done.stderr.splitlines()
     assert line.startswith(f"plastisim: warning: run file {str(bad)!r}"), line
