@@ -99,8 +99,8 @@ def site(tmp_path_factory) -> Path:
                     "`make notebooks` or set PLASTISIM_SITE to a built site")
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
-                           "--site-dir", str(out)],
-                          cwd=ROOT, capture_output=True, text=True,
+                           "-f", str(ROOT / "mkdocs.yml"), "--site-dir", str(out)],
+                          cwd=tmp_path_factory.mktemp("mkdocs"), capture_output=True, text=True,
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     if proc.returncode != 0:
         warnings = [line for line in (proc.stderr + proc.stdout).splitlines()
