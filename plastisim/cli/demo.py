@@ -19,7 +19,7 @@ transferred unchanged to width 64 and P = 8 n* (docs/results.md). One seed.
 
 Arguments are checked first, then the PNG (``--out``, ``--overwrite`` to replace one), all
 before training; the PNG is written at the end. Ctrl-C or SIGTERM stops the demo with nothing
-written (exit 130 / 143).
+written (exit 130 / 143; SIGHUP, a closed terminal: 129).
 """
 from __future__ import annotations
 
