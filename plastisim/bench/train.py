@@ -183,6 +183,6 @@ def bench_train(widths=(64, 256, 1024), rule_names=("bp", "dfa"), batch_size: in
 
 
 def bench_local_rules() -> dict:
-    """Issue-4 figure: every local rule at width 256 against bp, same run."""
+    """The self-supervised study's timing: every local rule at width 256 against bp, same run."""
     names = ["bp", "dfa", "clapp", "clapp_s", "infonce", "lpl", "vicreg"]
     return bench_train(widths=(256,), rule_names=tuple(names), repeats=3, inner=3)
