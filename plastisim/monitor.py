@@ -73,15 +73,20 @@ _streaming: dict[Path, weakref.ref] = {}
 _streaming_lock = threading.Lock()
 
 
+def _refuse_streamed(path: Path, key: Path, monitor: "Monitor | None") -> None:
+    """A one-line ConfigError if an open Monitor other than ``monitor`` streams to ``key``."""
+    other = _streaming.get(key)
+    other = other() if other is not None else None
+    if (other is not None and other is not monitor and other._stream is not None
+            and not other._stream.closed):
+        raise ConfigError(f"output file {str(path)!r} is being recorded by another open "
+                          "Monitor of this process; close that one first (monitor.close())")
+
+
 def _claim(path: Path, monitor: "Monitor") -> Path:
     key = path.resolve()
     with _streaming_lock:
-        other = _streaming.get(key)
-        other = other() if other is not None else None
-        if (other is not None and other is not monitor and other._stream is not None
-                and not other._stream.closed):
-            raise ConfigError(f"output file {str(path)!r} is being recorded by another open "
-                              "Monitor of this process; close that one first (monitor.close())")
+        _refuse_streamed(path, key, monitor)
         _streaming[key] = weakref.ref(monitor)
     return key
 
@@ -292,6 +297,11 @@ class Monitor:
                                     record.netcdf_attrs(meta))
         self._network = _shape_of(net)
         self._stream, self._discarded, self._claim = None, False, None
+        if path is not None:            # another open Monitor of this process: named as such
+            with _streaming_lock:
+                _refuse_streamed(Path(path), Path(path).resolve(), None)
+        # the path is this Monitor's (plastisim.outputs.claim) until close(): a second writer,
+        # here or in another process (plastisim run --overwrite), is refused
         self._output = None if path is None else Output(path, overwrite)
         self.path = None if path is None else self._output.path
         self.reset()
@@ -331,6 +341,7 @@ class Monitor:
                 self._stream.close()
             self._claim = _claim(self.path, self)     # no other open Monitor streams there
             try:
+                self._output.hold()                   # nor another writer (after a close)
                 self._stream = live.Stream(self.work, self.schema, self.complevel)
             except BaseException:
                 _release(self._claim, self)
@@ -417,11 +428,14 @@ class Monitor:
             self._stream.close()
         finally:
             _release(self._claim, self)
-        if replace:
-            self._output.commit()
-        elif self._output.replaces:
-            self._output.discard()
-            self._discarded = True
+        try:
+            if replace:
+                self._output.commit()
+            elif self._output.replaces:
+                self._output.discard()
+                self._discarded = True
+        finally:
+            self._output.release()          # the path is free for another writer
 
     def __enter__(self) -> "Monitor":
         return self

@@ -23,20 +23,47 @@
 - ``write_atomically(path, writer)`` does the same for one-shot writers (netCDF, PNG): the
   temporary file is removed when the writer fails or is interrupted.
 
+- One writer per output: within ``claiming()`` (a whole CLI command; ``run_sweep`` and
+  ``record.export`` open one too) every output that ``check_output_path`` or
+  ``check_output_folder`` accepts is *claimed* until the block ends: an exclusive, non-blocking
+  ``flock`` of a lock file beside it (``lock_path``: ``.<name>.lock``, a sweep folder's
+  ``OUT/.sweep.lock``) that holds the holder's PID, host and command line. A second writer,
+  in another process or this one, is refused at once in one line naming the holder. The
+  kernel drops the lock when its holder dies, so a lock file left by a killed process is
+  taken over. An ``Output`` made outside ``claiming()`` (a ``Monitor``) holds its own claim
+  until ``commit``, ``discard`` or ``release``. A missing folder of a claimed output is
+  created when it is claimed (the lock file goes there) and removed again, if empty, when
+  the claim ends: a refused command leaves no folder.
+
 Bad paths are one-line ``ConfigError``s (the CLI exits with status 2).
 """
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
 import os
+import re
 import secrets
+import socket
 import tempfile
-from collections.abc import Callable
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:                 # Windows: outputs are not locked
+    fcntl = None
 
 from .errors import ConfigError, impossible
 
 TEMP_NAME_BYTES = 32        # of the file's name kept in its temporary name (``beside``)
 NAME_MAX = 255              # longest file name (bytes) where the file system does not say
+FOLDER_LOCK = ".sweep.lock"     # the lock file of a folder output (a sweep's --out), inside it
+_TEMPORARY = re.compile(r"\..*\.tmp[0-9a-f]{12}", re.DOTALL)     # names made by ``beside``
 
 
 def beside(path: str | Path) -> Path:
@@ -123,6 +150,195 @@ def make_parent(path: str | Path) -> Path:
     return path
 
 
+# --- one writer per output -----------------------------------------------------------------------
+def lock_path(path: str | Path, folder: bool = False) -> Path:
+    """The lock file of the output ``path``: ``.<name>.lock`` beside a file (a name longer than
+    ``TEMP_NAME_BYTES`` is cut and followed by a hash of the whole, so that every legal name
+    has a legal lock name of its own), ``path/.sweep.lock`` inside a folder output."""
+    path = Path(path)
+    if folder:
+        return path / FOLDER_LOCK
+    name = path.name
+    if len(os.fsencode(name)) > TEMP_NAME_BYTES:
+        digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:12]
+        while len(os.fsencode(name)) > TEMP_NAME_BYTES:
+            name = name[:-1]
+        name = f"{name}~{digest}"
+    return path.with_name(f".{name}.lock")
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """``path`` still names the file open as ``fd``."""
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _command() -> str:
+    """This process's command line, its program named without its folder."""
+    import shlex
+    import sys
+
+    from .environment import command_line
+
+    words = shlex.split(command_line()) or list(sys.argv)
+    if words and os.sep in words[0]:
+        words[0] = Path(words[0]).name
+    return " ".join(shlex.join(words).split())         # on one line
+
+
+def _holder_of(fd: int) -> str:
+    """Who holds the lock file open as ``fd``, as its holder wrote it: "PID 12 (on host h):
+    command" ("" while the holder has not written it yet)."""
+    try:
+        info = json.loads(os.pread(fd, 65536, 0).decode("utf-8", "replace"))
+        pid, host, command = int(info["pid"]), str(info["host"]), str(info["command"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    mine = pid == os.getpid() and host == socket.gethostname()
+    where = "" if host == socket.gethostname() else f" on {host}"
+    return f"{'this process, ' if mine else ''}PID {pid}{where}: {command}"
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; those created, deepest first."""
+    missing = []
+    for where in (folder, *folder.parents):
+        if where.exists():
+            break
+        missing.append(where)
+    made = []
+    try:
+        for where in reversed(missing):
+            try:
+                where.mkdir()
+            except FileExistsError:
+                continue
+            made.insert(0, where)
+    except OSError as err:
+        _remove_folders(made)
+        raise ConfigError(f"output folder {str(folder)!r} cannot be created: "
+                          f"{err.strerror or err}") from None
+    return made
+
+
+def _remove_folders(made: list[Path]) -> None:
+    """Remove the folders a claim created, deepest first, while they are empty."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _let_go(fd: int, lock: str) -> None:
+    """Remove the lock file (while it is still this one) and close it, which unlocks it."""
+    try:
+        if _same_file(fd, Path(lock)):
+            os.unlink(lock)
+    except OSError:
+        pass
+    os.close(fd)
+
+
+class Claim:
+    """One output held by this process (``claim``) until ``release`` (or until the process
+    ends: the kernel unlocks the lock file of a dead process)."""
+
+    def __init__(self, target: Path, lock: Path, fd: int, made: list[Path]):
+        self.target, self.lock, self._made = target, lock, made
+        self._finalizer = weakref.finalize(self, _let_go, fd, str(lock))
+
+    @property
+    def held(self) -> bool:
+        return self._finalizer.alive
+
+    def release(self) -> None:
+        """Remove the lock file, let go, and remove the folders the claim created if empty."""
+        if self._finalizer.alive:
+            self._finalizer()
+            _remove_folders(self._made)
+
+
+def claim(path: str | Path, *, folder: bool = False, make_folder: bool = False) -> Claim:
+    """Hold the output ``path`` (a file, or with ``folder`` a folder) for this writer: an
+    exclusive, non-blocking lock of ``lock_path(path)``, which then holds this process's PID,
+    host and command line. Held by another writer (another process, or another claim of this
+    one): a one-line ConfigError naming it. ``make_folder``: create the missing folders where
+    the lock file goes (removed by ``release`` while empty)."""
+    target = Path(path)
+    lock = lock_path(target, folder)
+    made = _make_folders(lock.parent) if make_folder else []
+    what = "folder" if folder else "file"
+    try:
+        while True:
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            except OSError as err:
+                raise ConfigError(f"output {what} {str(target)!r} cannot be locked: "
+                                  f"{err.strerror or err} ({str(lock)!r})") from None
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    break           # a file system without locks (ENOLCK): not locked
+                holder = _holder_of(fd) or "another process that is starting"
+                os.close(fd)
+                raise ConfigError(f"output {what} {str(target)!r} is being written by {holder}; "
+                                  "wait until it ends, or write elsewhere") from None
+            if _same_file(fd, lock):
+                break
+            os.close(fd)            # its last holder removed it meanwhile: lock the new one
+        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                           "command": _command()})
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (text + "\n").encode(), 0)
+    except BaseException:
+        _remove_folders(made)
+        raise
+    return Claim(target, lock, fd, made)
+
+
+_scope = threading.local()          # .claims: {lock path: Claim} of the innermost claiming()
+
+
+def in_claiming() -> bool:
+    """A ``claiming()`` block is open in this thread."""
+    return getattr(_scope, "claims", None) is not None
+
+
+@contextmanager
+def claiming() -> Iterator[None]:
+    """Every output that ``check_output_path`` or ``check_output_folder`` accepts within the
+    block is claimed (``claim``) until the block ends (a whole command: one writer per output);
+    within an outer block, the outer one holds them."""
+    if in_claiming():
+        yield
+        return
+    _scope.claims = {}
+    try:
+        yield
+    finally:
+        claims, _scope.claims = _scope.claims, None
+        for held in reversed(list(claims.values())):
+            held.release()
+
+
+def _claim_in_block(path: Path, folder: bool, make_folder: bool) -> None:
+    """Claim ``path`` for the open ``claiming()`` block, if there is one and it does not hold
+    it yet (a temporary name of ``beside`` is its writer's own: not claimed)."""
+    claims = getattr(_scope, "claims", None)
+    if claims is None or (not folder and _TEMPORARY.fullmatch(path.name)):
+        return
+    lock = lock_path(path, folder)
+    key = lock.parent.resolve() / lock.name
+    if key not in claims:
+        claims[key] = claim(path, folder=folder, make_folder=make_folder)
+
+
 def check_output_path(path: str | Path, overwrite: bool = False, suffix: str | None = None, *,
                       make_folder: bool = False, field: str = "output") -> Path:
     """A writable output path (module docstring); ``suffix`` (".nc", ".png"): the extension it
@@ -133,10 +349,12 @@ def check_output_path(path: str | Path, overwrite: bool = False, suffix: str | N
         raise impossible(field, str(path), "need a file name")
     _check_names(path, field)
     try:
-        return _check_path(path, overwrite, suffix, make_folder, field)
+        path = _check_path(path, overwrite, suffix, make_folder, field)
     except OSError as err:          # e.g. a path longer than PATH_MAX
         raise ConfigError(f"output path {_abridged(str(path))!r} cannot be used: "
                           f"{err.strerror or err}") from None
+    _claim_in_block(path, False, make_folder)      # within claiming(): held until it ends
+    return path
 
 
 def _check_path(path: Path, overwrite: bool, suffix: str | None, make_folder: bool,
@@ -162,30 +380,51 @@ def check_output_folder(path: str | Path) -> Path:
         raise ConfigError(f"--out {str(path)!r} is a file; need a folder (it receives runs/ "
                           "and sweep.nc)")
     _check_folder(path, make=True)
+    _claim_in_block(path, True, True)              # within claiming(): held until it ends
     return path
 
 
 class Output:
     """One output file under the module's rule: checked when created; ``work`` is where to
-    write (the path when new, a temporary name beside it when it replaces a file)."""
+    write (the path when new, a temporary name beside it when it replaces a file). Made
+    outside ``claiming()``, it claims its path itself (``hold``) until ``commit``, ``discard``
+    or ``release``."""
 
     def __init__(self, path: str | Path, overwrite: bool = False, suffix: str | None = None,
                  field: str = "output", make_folder: bool = False):
         self.path = check_output_path(path, overwrite, suffix, field=field,
                                       make_folder=make_folder)
+        self._claim: Claim | None = None
+        self.hold(make_folder)
         self.replaces = self.path.exists()
         self.work = beside(self.path) if self.replaces else self.path
 
+    def hold(self, make_folder: bool = False) -> None:
+        """Claim ``path`` for this Output if it is not held (by it or an open ``claiming()``
+        block): a second writer is refused from now on."""
+        if not in_claiming() and (self._claim is None or not self._claim.held):
+            self._claim = claim(self.path, make_folder=make_folder)
+
+    def release(self) -> None:
+        """Let another writer have ``path`` (an Output's own claim; ``claiming()`` lets go of
+        its own when it ends)."""
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
+
     def commit(self) -> Path:
-        """Move the finished ``work`` file into place."""
+        """Move the finished ``work`` file into place (and let go of the path)."""
         if self.work != self.path:
             os.replace(self.work, self.path)
+        self.release()
         return self.path
 
     def discard(self) -> None:
-        """Remove an unfinished temporary file (an existing file stays as it was)."""
+        """Remove an unfinished temporary file (an existing file stays as it was) and let go of
+        the path."""
         if self.work != self.path:
             self.work.unlink(missing_ok=True)
+        self.release()
 
 
 def write_atomically(path: str | Path, writer: Callable[[Path], object]) -> Path:
