@@ -34,7 +34,7 @@ from .environment import environment, git_state
 from .errors import ConfigError, impossible, unknown
 from .filelock import WriteLock
 from .inputs import check_input_file
-from .outputs import check_output_path, write_atomically
+from .outputs import check_output_path, claiming, write_atomically
 from .selection import resolve_selection
 
 __all__ = ["provenance", "git_state", "check_output_path", "write", "append", "export",
@@ -225,7 +225,8 @@ def export(src: str | Path, dst: str | Path, variables: list[str] | None = None,
                 raise impossible(f"indices {name}.{axis}", value, f"index {missing[0]} was not "
                                  f"recorded ({dim} holds {recorded.size} indices)")
             ds = ds.sel({dim: wanted})
-    dst = check_output_path(dst, overwrite, ".nc")      # once every argument is accepted
-    ds.attrs["history"] = f"{ds.attrs.get('history', '')}\n{_now()} {command}".strip()
-    ds.attrs.update({f"export_{key}": value for key, value in environment().items()})
-    return write(ds, dst)
+    with claiming():            # dst is this export's from its check to its move into place
+        dst = check_output_path(dst, overwrite, ".nc")      # once every argument is accepted
+        ds.attrs["history"] = f"{ds.attrs.get('history', '')}\n{_now()} {command}".strip()
+        ds.attrs.update({f"export_{key}": value for key, value in environment().items()})
+        return write(ds, dst)

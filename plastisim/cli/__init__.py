@@ -27,6 +27,7 @@ from contextlib import contextmanager
 
 from ..errors import ConfigError, PlastisimError, unknown
 from ..interrupt import Interrupted, Signals
+from ..outputs import claiming
 
 
 #: options of ``plastisim bench``, each passed to the benchmarks that take it
@@ -132,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is not None:
         sys.argv = ["plastisim", *argv]
     try:
-        with _one_line_warnings(), Signals(defer=False):
+        # claiming(): every output the command checks is its own until it ends (one writer
+        # per output: a second one, here or in another process, is refused at once)
+        with _one_line_warnings(), Signals(defer=False), claiming():
             args = build_parser().parse_args(argv)
             return args.func(args)
     except PlastisimError as err:

@@ -7,9 +7,11 @@ Output folder layout::
     OUT/sweep.nc          the merged dataset (plastisim.sweep.merge)
 
 Output rule (plastisim.outputs): ``OUT`` is checked before any run (a writable folder, or a
-missing one in a writable folder); a folder that already holds run files, sweep.toml or
-sweep.nc is refused unless ``resume`` (keep the finished runs, merge again) or ``overwrite``
-(run everything again, replacing each file). Every file is written beside its name and moved
+missing one in a writable folder) and held by this sweep until sweep.nc is written (the lock
+file ``OUT/.sweep.lock``: a second sweep on the folder, ``--resume`` or not, is refused at
+once); a folder that already holds run files, sweep.toml or sweep.nc is refused unless
+``resume`` (keep the finished runs, merge again) or ``overwrite`` (run everything again,
+replacing each file). Every file is written beside its name and moved
 into place, so an interruption keeps the finished run files and writes no sweep.nc.
 
 ``ensemble=E`` packs the runs that differ only in seeds and learning rates into ensembles of up
@@ -29,7 +31,7 @@ import xarray as xr
 from .. import record
 from ..environment import environment
 from ..errors import ConfigError, check_int
-from ..outputs import check_output_folder, write_atomically
+from ..outputs import check_output_folder, claiming, write_atomically
 from . import executors
 from .merge import is_finished, merge
 from .packing import pack
@@ -123,9 +125,17 @@ def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, scheduler: Any
     check_int("workers", workers, 0)
     check_int("threads", threads, 1)
     check_int("ensemble", ensemble, 1)
-    out = Path(out)
-    _check_out(out, resume, overwrite)
-    # the scheduler is reached before OUT is touched: a wrong address leaves nothing behind
+    with claiming():                # OUT is this sweep's from its check to sweep.nc
+        return _run_sweep(sweep, Path(out), workers, scheduler, resume, threads, overwrite,
+                          ensemble, on_result)
+
+
+def _run_sweep(sweep: Sweep, out: Path, workers: int, scheduler: Any, resume: bool,
+               threads: int, overwrite: bool, ensemble: int,
+               on_result: Callback | None) -> SweepReport:
+    _check_out(out, resume, overwrite)      # claims OUT (OUT/.sweep.lock): one sweep per folder
+    # the scheduler is reached before anything is written: a wrong address leaves nothing
+    # behind (a folder made for OUT's lock file is removed again)
     client, owned = (executors.connect(scheduler) if scheduler is not None else (None, False))
     try:
         tasks, skipped = _prepare(sweep, out, resume, overwrite)
