@@ -74,6 +74,15 @@ class WriteLock:
         _lock(self._fd, _WRITE)
         self.held, self._thread = True, threading.get_ident()
 
+    def names_its_file(self) -> bool:
+        """``path`` still names the file this lock was made for (nobody replaced or removed
+        it): a writer reopens its file by name only then."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._key
+
     def release(self) -> None:
         if self.held:
             _lock(self._fd, _FREE)

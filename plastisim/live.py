@@ -150,6 +150,11 @@ class Stream:
 
         if self._nc is None:
             self._lock.acquire()            # waits while readers read
+            if not self._lock.names_its_file():     # never write into another writer's file
+                self._lock.release()
+                raise RuntimeError(f"recording stopped: {str(self.path)!r} was replaced or "
+                                   f"removed by another program after {self.n} records; a "
+                                   "stream writes only into the file it created")
             try:
                 self._nc = netCDF4.Dataset(self.path, "a")
             except OSError:
