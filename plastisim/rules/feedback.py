@@ -108,7 +108,11 @@ class FeedbackRule:
                       "target": -F.one_hot(y, e.shape[1]).to(e.dtype)}[self.error]
             for syn in syns[:-1]:
                 D = self.feedback[syn.name]                         # (C, P, n_c)
-                m = signal @ D.permute(2, 1, 0).reshape(D.shape[2], -1)   # (B, P·C)
+                # (n_c, P·C), a contiguous view of D_l alone; contiguous() keeps it so for a
+                # member of an ensemble, whose stacked D_l is (C, P, n_c)-major: with P = 1 the
+                # reshape would be a transposed view there, which some BLAS kernels round
+                # differently from the single network's product
+                m = signal @ D.permute(2, 1, 0).reshape(D.shape[2], -1).contiguous()  # (B, P·C)
                 mods[syn.name] = m.view(-1, D.shape[1], D.shape[0]).transpose(1, 2)
                 posts[syn.name] = syn.post.gate() * mods[syn.name]
             return mods, posts
