@@ -30,7 +30,10 @@ written beside it (``Monitor.work``, ``.x.nc.tmp<random>``; read that path live)
 it by ``close()``; leaving a ``with`` block by an exception (``close(replace=False)``), a crash
 or a monitor never closed keep the old file. One process streams a path from one Monitor at a
 time: a second Monitor on a path that an open one streams to (a notebook cell run twice) is a
-one-line ConfigError until the first is closed (``monitor.close()``).
+one-line ConfigError until the first is closed (``monitor.close()``). A full disk stops a
+stream cleanly (``live.Stream``): ``record`` raises ``plastisim.diskspace.DiskFullError``
+(``disk full (needed ~X, free Y) writing 'x.nc'``), the file keeps every record written, and
+``close()`` keeps it (over an existing file, the recording is removed and the old file stays).
 
 Used again: a Monitor given to ``train`` a second time continues its numbering, in memory and in
 the file: ``train`` numbers its steps and epochs after ``last_step`` and ``last_epoch``, the last
@@ -297,6 +300,7 @@ class Monitor:
                                     record.netcdf_attrs(meta))
         self._network = _shape_of(net)
         self._stream, self._discarded, self._claim = None, False, None
+        self._ended = False             # close() has run for the current stream
         if path is not None:            # another open Monitor of this process: named as such
             with _streaming_lock:
                 _refuse_streamed(Path(path), Path(path).resolve(), None)
@@ -347,7 +351,7 @@ class Monitor:
                 _release(self._claim, self)
                 self._output.discard()      # (a temporary file only: an existing file stays)
                 raise
-            self._discarded = False
+            self._discarded, self._ended = False, False
 
     def record(self, step_index: int, net: Network, step: Any = None, epoch: int = 0) -> bool:
         """Record the state after plasticity step ``step_index`` if it is a multiple of
@@ -356,7 +360,9 @@ class Monitor:
         continues)."""
         due = step_index % self.every == 0
         if due and self._stream is not None and self._stream.closed:
-            raise ConfigError(f"monitor of {str(self.path)!r} is closed; create a new one")
+            failed = self._stream.failed
+            raise ConfigError(f"monitor of {str(self.path)!r} is closed"
+                              + (f" ({failed})" if failed else "") + "; create a new one")
         if due:
             self.check_network(net)
         self.last_step = max(self.last_step, int(step_index))
@@ -421,21 +427,27 @@ class Monitor:
     def close(self, replace: bool = True) -> None:
         """Close the stream (the file stays valid); memory records stay readable. A recording
         that replaces an existing file is moved over it now, or with ``replace=False`` removed,
-        the old file left as it was (a new file is kept either way)."""
-        if self._stream is None or self._stream.closed:
+        the old file left as it was (a new file is kept either way). A recording that a full
+        disk stopped (``live.Stream``; ``record`` raised ``DiskFullError``) keeps the records
+        it wrote in a new file, and never replaces an existing one (its temporary file is
+        removed)."""
+        if self._stream is None or self._ended or (self._stream.closed
+                                                   and self._stream.failed is None):
             return
+        self._ended, ended = True, False
         try:
             self._stream.close()
+            ended = self._stream.failed is None
         finally:
             _release(self._claim, self)
-        try:
-            if replace:
-                self._output.commit()
-            elif self._output.replaces:
-                self._output.discard()
-                self._discarded = True
-        finally:
-            self._output.release()          # the path is free for another writer
+            try:
+                if ended and replace:
+                    self._output.commit()
+                elif self._output.replaces:
+                    self._output.discard()
+                    self._discarded = True
+            finally:
+                self._output.release()          # the path is free for another writer
 
     def __enter__(self) -> "Monitor":
         return self

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .diskspace import writing
 from .environment import environment, git_state
 from .errors import ConfigError, impossible, unknown
 from .filelock import WriteLock
@@ -162,20 +163,48 @@ def combine(curve: xr.Dataset, trajectories: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+FILE_BYTES = 16 * 1024      # dataset_bytes: superblock and root group
+VARIABLE_BYTES = 1024       # dataset_bytes: the headers of a variable
+
+
+def dataset_bytes(ds: xr.Dataset) -> int:
+    """The size of ``ds`` as a netCDF4 file, uncompressed (an upper estimate: values,
+    strings, attributes and headers)."""
+    def text(attrs: dict) -> int:
+        return sum(len(str(k)) + len(str(v)) for k, v in attrs.items())
+
+    total = FILE_BYTES + text(ds.attrs)
+    for var in ds.variables.values():
+        values = (sum(len(str(v)) + 16 for v in np.asarray(var.values).ravel())
+                  if var.dtype.kind in "OSU" else var.size * var.dtype.itemsize)
+        total += values + VARIABLE_BYTES + text(var.attrs)
+    return total
+
+
 def write(ds: xr.Dataset, path: str | Path) -> Path:
     """Write ``ds`` to netCDF4 atomically: beside ``path``, then moved into place (an
-    interrupted or failed write leaves ``path`` as it was and no temporary file)."""
+    interrupted or failed write leaves ``path`` as it was and no temporary file). A full disk
+    is a ``DiskFullError`` (``plastisim.diskspace``), before the write when the free space is
+    smaller than ``dataset_bytes(ds)``."""
     encoding = {name: {"zlib": True, "complevel": 1, "shuffle": True}
                 for name, var in ds.data_vars.items() if var.ndim > 1}
-    return write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4",
-                                                           encoding=encoding))
+    with writing(path, dataset_bytes(ds)):
+        return write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4",
+                                                               encoding=encoding))
 
 
 def append(ds: xr.Dataset, path: str | Path) -> Path:
     """Add ``ds`` (e.g. the learning curve) and its attributes to an existing (closed) file;
     the file's ``history`` gains a line instead of being replaced. Holds the writer's lock
-    (``filelock``), so a reader of the live file (``plastisim.open_run``) is waited for."""
+    (``filelock``), so a reader of the live file (``plastisim.open_run``) is waited for. When
+    the free space is smaller than ``dataset_bytes(ds)``, a ``DiskFullError`` leaves the file
+    as it was."""
     path = Path(path)
+    with writing(path, dataset_bytes(ds)):
+        return _append(ds, path)
+
+
+def _append(ds: xr.Dataset, path: Path) -> Path:
     lock = WriteLock(path)
     lock.acquire()
     try:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .diskspace import DiskFullError
 from .errors import ConfigError
 from .metrics import readout_fields, test_error
 from .network import Network
@@ -243,9 +244,13 @@ def join_phase_messages(result: TrainResult, phases: tuple[str, ...]) -> None:
 
 
 def record_failure(result: TrainResult, err: Exception) -> None:
-    """Status "failed": the exception's type and first line, and the step it happened at."""
+    """Status "failed": the exception's type and first line, and the step it happened at; a
+    full disk says so: "disk full (needed ~X, free Y) at step N"."""
     lines = str(err).strip().splitlines()
     result.status, result.error = "failed", err
+    if isinstance(err, DiskFullError):
+        result.message = f"{err.short} at step {result.steps}"
+        return
     result.message = (f"{type(err).__name__}: {lines[0] if lines else ''} (at step "
                       f"{result.steps})")
 

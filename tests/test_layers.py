@@ -12,7 +12,7 @@ PACKAGE = Path(plastisim.__file__).parent
 #: imports only from its own layer and those below (cycles inside a layer: test_no_import_cycles)
 LAYERS = [
     ("base", ["errors", "validate", "environment", "interrupt", "outputs", "filelock",
-              "selection", "resources", "threads", "inputs"]),
+              "selection", "resources", "threads", "inputs", "diskspace"]),
     ("files", ["record", "live", "data"]),                # netCDF, CSV
     ("core", ["traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "train",
               "ensemble", "monitor", "analysis", "testing"]),         # monitor, analysis: files via record
