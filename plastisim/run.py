@@ -24,8 +24,8 @@ from .network import Network, hierarchy
 from .record import curve_dataset, provenance
 from .resources import SIZE_KEYS, check_memory
 from .rhm import RHM, RHMBatch, check_grammar, check_split, max_data
-from .train import (DTYPES, TrainOptions, TrainResult, phase_learning_rates, resolve_device,
-                    train)
+from .train import (DTYPES, TrainOptions, TrainResult, evaluation_epochs, phase_learning_rates,
+                    resolve_device, train)
 
 
 @contextmanager
@@ -157,6 +157,48 @@ def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
     ds = curve_dataset(result.history, attrs)
     ds["sensitivity"] = final_sensitivity(built, result)
     return ds
+
+
+RUN_FILE_BYTES = 32 * 1024      # a run's file without its curve: headers, attributes, S_{k,l}
+EVAL_BYTES = 128                # the learning curve: per evaluation
+
+
+def file_bytes(cfg: RunConfig, evaluations: int | None = None) -> int:
+    """The size of a run's file without recording (``record.write`` of ``describe``), at most:
+    with ``evaluations`` (``run_length``), or at most ``train.evaluations`` + 3 in each of two
+    phases."""
+    if evaluations is None:
+        evaluations = 2 * (cfg.train.evaluations + 3)
+    return RUN_FILE_BYTES + EVAL_BYTES * evaluations + 2 * len(cfg.to_toml())
+
+
+def run_length(built: Built) -> tuple[int, int]:
+    """(plasticity steps, evaluations) of the run at most: every epoch of every phase (it may
+    end earlier, converged or diverged)."""
+    per_epoch = -(-len(built.train_set) // built.options.batch_size)
+    steps = evaluations = 0
+    for phase in getattr(built.rule, "phases", ("joint",)):
+        epochs = (built.rule.params.readout_epochs if phase == "readout"
+                  else built.options.epochs)
+        steps += epochs * per_epoch
+        evaluations += len(evaluation_epochs(epochs, built.options.evaluations)) + 1
+    return steps, evaluations
+
+
+def disk_bytes(cfg: RunConfig, built: Built, monitor: Monitor | None = None) -> dict[str, int]:
+    """Disk the run's file takes at most, in parts: ``file`` (learning curve, sensitivity,
+    attributes) and, with ``monitor`` (its [record] Monitor), ``records`` (every recorded step,
+    ``live.file_bytes``) and ``reserve`` (the room a stream holds while it grows, ``live``)."""
+    from . import live
+
+    steps, evaluations = run_length(built)
+    parts = {"file": file_bytes(cfg, evaluations)}
+    if monitor is not None:
+        records = 1 + steps // monitor.every
+        parts["records"] = live.file_bytes(monitor.schema, monitor.complevel, records)
+        parts["reserve"] = live.reserve_bytes(monitor.schema, monitor.complevel)
+        parts["count"] = records
+    return parts
 
 
 def make_monitor(cfg: RunConfig, built: Built, path, overwrite: bool = False) -> Monitor:

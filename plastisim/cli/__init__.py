@@ -4,7 +4,8 @@ One module per command group adds its sub-commands through ``add_parsers(sub)``.
 ends every command with one line on stderr at most, never a traceback (docs/failures.md):
 
     0     done
-    1     a run diverged or failed, a sweep has failed points, or an unexpected error
+    1     a run diverged or failed, a sweep has failed points, a full disk (one line: ``disk
+          full (needed ~X, free Y) ...``, ``plastisim.diskspace``), or an unexpected error
           (``PLASTISIM_TRACEBACK=1`` shows its traceback)
     2     bad input (``PlastisimError``), found before any work
     130   interrupted by SIGINT (Ctrl-C), 143 by SIGTERM, 129 by SIGHUP (the terminal was
@@ -25,6 +26,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from ..diskspace import DiskFullError, disk_full_line, full_errno
 from ..errors import ConfigError, PlastisimError, unknown
 from ..interrupt import Interrupted, Signals
 from ..outputs import claiming
@@ -144,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as err:              # a command without step boundaries
         print(f"plastisim: {err}", file=sys.stderr)
         return err.exit_code
+    except DiskFullError as err:            # written where room allowed (docs/failures.md)
+        print(f"plastisim: error: {err}", file=sys.stderr)
+        return 1
     except BrokenPipeError:                 # the reader went away (`plastisim ... | head`)
         # as a shell tool does: stop quietly; stdout's remaining buffer cannot be written
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -156,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("PLASTISIM_TRACEBACK"):
             raise
         lines = str(err).strip().splitlines()
+        if full_errno(err):                 # a write this command makes without a check
+            print(f"plastisim: error: {disk_full_line(err)}", file=sys.stderr)
+            return 1
         print(f"plastisim: error: {type(err).__name__}: {lines[0] if lines else ''} (set "
               "PLASTISIM_TRACEBACK=1 to see the traceback)", file=sys.stderr)
         return 1

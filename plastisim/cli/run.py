@@ -48,36 +48,64 @@ def _run(args: argparse.Namespace) -> int:
                           "set record.path")
     with torch_threads(n_threads):
         built = build(cfg, args.device)     # sizes, depth, device, memory: checked, data made
-    if cfg.record.active:
-        _check_record(cfg, built)
-    output = (Output(out, args.overwrite, ".nc", field="--out" if args.out else "record.path",
-                     make_folder=True) if out else None)
+    recorder = _check_record(cfg, built) if cfg.record.active else None
+    field = "--out" if args.out else "record.path"
+    output = (Output(out, args.overwrite, ".nc", field=field, make_folder=True) if out
+              else None)
+    if output is not None:          # its file fits on the disk (before training)
+        _check_disk(cfg, built, recorder, output.path, field)
     # 2. train, with SIGINT / SIGTERM stopping the loop at the next step boundary
     with torch_threads(n_threads), Signals(defer=True) as stop:
         if warning:                 # once every input is accepted: bad input stays one line
             warnings.warn(warning, stacklevel=1)
-        result, kept = _train_and_write(cfg, built, output, args, stop, n_threads)
-    _summary(cfg, built, result, n_threads, output, kept)
-    return _ending(result, stop, output, kept)
+        result, kept, unwritten = _train_and_write(cfg, built, output, args, stop, n_threads)
+    _summary(cfg, built, result, n_threads, output, kept, unwritten)
+    return _ending(result, stop, output, kept, unwritten)
 
 
-def _check_record(cfg, built) -> None:
+def _check_record(cfg, built):
     """The [record] selection (synapses, groups, traces, indices) against the built network,
-    as the run's Monitor will take it, in memory: its one-line errors before the output check."""
+    as the run's Monitor will take it, in memory: its one-line errors before the output check.
+    Returns that Monitor (what one record holds)."""
     from ..monitor import Monitor
 
     rec = cfg.record
-    Monitor(built.net, weights=rec.weights, updates=rec.updates, rates=rec.rates,
-            traces=rec.traces, loss=rec.loss, every=rec.every, indices=rec.indices,
-            complevel=rec.complevel)
+    return Monitor(built.net, weights=rec.weights, updates=rec.updates, rates=rec.rates,
+                   traces=rec.traces, loss=rec.loss, every=rec.every, indices=rec.indices,
+                   complevel=rec.complevel)
+
+
+def _check_disk(cfg, built, recorder, path, field: str) -> None:
+    """The run's file (and its recording) fit in the free space of ``path``'s file system:
+    else one line with both numbers (exit 2), before any work."""
+    from ..diskspace import check_disk, human
+    from ..run import disk_bytes
+
+    parts = disk_bytes(cfg, built, recorder)
+    if recorder is None:
+        check_disk(parts["file"], path, f"{field}={str(path)!r}",
+                   "its learning curve and attributes")
+        return
+    count, records = parts["count"], parts["records"]
+    kept = max(parts["reserve"], parts["file"])
+    check_disk(records + kept, path, f"the recording into {field}={str(path)!r}",
+               f"up to {count} records of {human(records)} at record.every="
+               f"{cfg.record.every}, and {human(kept)} kept free while it writes, for its "
+               "learning curve and status", "record less (a larger record.every, fewer "
+               "variables or indices) or free space")
 
 
 def _train_and_write(cfg, built, output, args, stop, n_threads: int):
-    """(result, kept): train into ``output.work`` and write the run's file; ``kept``: the file
-    is at ``output.path`` (an interrupted or failed run never replaces an existing file)."""
+    """(result, kept, unwritten): train into ``output.work`` and write the run's file;
+    ``kept``: the file is at ``output.path`` (an interrupted or failed run never replaces an
+    existing file); ``unwritten``: the ``DiskFullError`` that kept the learning curve and
+    status out of it (the file was then not written, or holds the records only), else None.
+    A full disk while recording ends the run as status "failed" ("disk full ... at step
+    N"), its learning curve and status written in the room the recording kept for them."""
     from .. import record
+    from ..diskspace import DiskFullError
     from ..run import describe, make_monitor
-    from ..train import train
+    from ..train import record_failure, train
     from .progress import phase_bars
 
     from ..outputs import make_parent
@@ -91,20 +119,30 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
         result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
                        rhm=built.rhm, monitor=monitor, progress=bars, stop=stop, catch=True)
         if monitor is not None:     # flushed after every record: the file is valid
-            monitor.close()
+            try:
+                monitor.close()
+            except DiskFullError as err:    # its last records did not fit: cut short there
+                if result.status != "failed":
+                    record_failure(result, err)
         if output is None:
-            return result, False
+            return result, False, None
         if output.replaces and result.status in ("interrupted", "failed"):
             output.discard()
-            return result, False
+            return result, False, None
         ds = describe(cfg, built, result)
         ds.attrs["torch_threads"] = n_threads
-        if monitor is None:
-            record.write(ds, output.work)
-        else:
-            record.append(ds, output.work)
+        try:
+            if monitor is None:
+                record.write(ds, output.work)
+            else:
+                record.append(ds, output.work)
+        except DiskFullError as err:
+            if monitor is None or output.replaces:
+                output.discard()
+                return result, False, err
+            return result, True, err        # a new recording: its records stay
         output.commit()
-        return result, True
+        return result, True, None
     except BaseException:           # a second signal, or an error while writing
         if output is not None:
             output.discard()        # (a temporary file only: an existing file stays)
@@ -129,7 +167,7 @@ def phase_lines(built, result) -> list[str]:
     return lines
 
 
-def _summary(cfg, built, result, n_threads: int, output, kept: bool) -> None:
+def _summary(cfg, built, result, n_threads: int, output, kept: bool, unwritten) -> None:
     final = result.final
     print(f"rule {cfg.rule.name} on {built.rhm!r}".split("  #")[0]
           + f", P = {len(built.train_set)} ({len(built.train_set) / built.rhm.n_star:g} n_c·m^L),"
@@ -142,19 +180,33 @@ def _summary(cfg, built, result, n_threads: int, output, kept: bool) -> None:
           f"{final.get('test_error', float('nan')):.4f} (chance {1 - 1 / built.rhm.n_classes:.3f})")
     print(f"  {result.steps} steps in {result.elapsed:.1f} s, {result.samples_per_s:,.0f} samples/s")
     if kept:
-        print(f"  wrote {output.path}")
+        print(f"  wrote {output.path}" + (" (its records only: no room for its learning curve "
+                                          "and status)" if unwritten else ""))
 
 
-def _ending(result, stop, output, kept: bool) -> int:
-    """One line on stderr for every ending but success; the exit code (docs/failures.md)."""
+def _ending(result, stop, output, kept: bool, unwritten=None) -> int:
+    """One line on stderr for every ending but success; the exit code (docs/failures.md).
+    A full disk is exit 1 (a failed run) whatever else happened."""
     import os
 
+    from ..diskspace import DiskFullError
+
+    if unwritten is not None:       # the run's file could not be completed
+        state = ("it holds the run's records, without learning curve and status" if kept else
+                 "it is unchanged" if output.replaces else "it was not written")
+        print(f"plastisim: error: {unwritten.short} writing {output.path}: {state} (the run: "
+              f"{result.status}, {result.message})", file=sys.stderr)
+        return 1
+    disk_full = result.status == "failed" and isinstance(result.error, DiskFullError)
     where = ""
     if output is not None and kept:
         where = f"; {output.path} holds the run up to there"
     elif output is not None:
         where = (f"; {output.path} is unchanged (--overwrite replaces a file only with a run "
                  "that ended)")
+    if disk_full:                           # a signal may have come too: the disk says more
+        print(f"plastisim: error: {result.message}{where}", file=sys.stderr)
+        return 1
     if result.status == "interrupted":
         print(f"plastisim: interrupted by {result.message}{where}", file=sys.stderr)
         return stop.exit_code

@@ -12,7 +12,9 @@ file ``OUT/.sweep.lock``: a second sweep on the folder, ``--resume`` or not, is 
 once); a folder that already holds run files, sweep.toml or sweep.nc is refused unless
 ``resume`` (keep the finished runs, merge again) or ``overwrite`` (run everything again,
 replacing each file). Every file is written beside its name and moved
-into place, so an interruption keeps the finished run files and writes no sweep.nc.
+into place, so an interruption keeps the finished run files and writes no sweep.nc. The run
+files and sweep.nc must fit in OUT's free space (checked before any run); a full disk stops the
+sweep in one line (``DiskFullError``: how many run files were written, ``--resume`` to go on).
 
 ``ensemble=E`` packs the runs that differ only in seeds and learning rates into ensembles of up
 to E, each trained as one batched computation (``packing``); the run files and sweep.nc are
@@ -29,6 +31,7 @@ from typing import Any
 import xarray as xr
 
 from .. import record
+from ..diskspace import DiskFullError, check_disk, human, writing
 from ..environment import environment
 from ..errors import ConfigError, check_int
 from ..outputs import check_output_folder, claiming, write_atomically
@@ -89,7 +92,8 @@ def _prepare(sweep: Sweep, out: Path, resume: bool,
     _check_out(out, resume, overwrite)
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "sweep.toml", lambda tmp: tmp.write_text(sweep.text))
+    with writing(out / "sweep.toml", len(sweep.text.encode()) + 4096):
+        write_atomically(out / "sweep.toml", lambda tmp: tmp.write_text(sweep.text))
     tasks, skipped = [], []
     for point in sweep.runs:
         if resume and is_finished(out / point.file):
@@ -97,6 +101,28 @@ def _prepare(sweep: Sweep, out: Path, resume: bool,
         else:
             tasks.append((point.hash, point.config))
     return tasks, skipped
+
+
+MERGED_BYTES = 64 * 1024        # sweep.nc: headers and attributes
+POINT_BYTES = 1024              # sweep.nc: a point's values, strings and seeds, its curve aside
+CURVE_VALUE_BYTES = 5 * 8       # sweep.nc: a point's curves, per evaluation
+
+
+def _check_disk(sweep: Sweep, out: Path) -> None:
+    """The run files still to write and sweep.nc fit in the free space of ``out``'s file
+    system (an upper estimate: ``run.file_bytes``), else one line with both numbers (exit 2),
+    before any run. A run file that exists is replaced (one at a time) or kept."""
+    from ..run import file_bytes
+
+    sizes = {point.hash: file_bytes(point.config) for point in sweep.runs}
+    largest = max(sizes.values(), default=0)
+    new = [point.hash for point in sweep.runs if not (out / point.file).exists()]
+    evaluations = max((2 * (p.config.train.evaluations + 3) for p in sweep.runs), default=0)
+    merged = (MERGED_BYTES + 2 * len(sweep.text)
+              + len(sweep.points) * (POINT_BYTES + CURVE_VALUE_BYTES * evaluations))
+    check_disk(sum(sizes[key] for key in new) + largest + merged, out,
+               f"--out {str(out)!r}", f"{len(new)} run file(s) of up to {human(largest)} and "
+               f"sweep.nc of about {human(merged)}")
 
 
 def _stream(packs: list, workers: int, scheduler: Any, threads: int):
@@ -134,6 +160,7 @@ def _run_sweep(sweep: Sweep, out: Path, workers: int, scheduler: Any, resume: bo
                threads: int, overwrite: bool, ensemble: int,
                on_result: Callback | None) -> SweepReport:
     _check_out(out, resume, overwrite)      # claims OUT (OUT/.sweep.lock): one sweep per folder
+    _check_disk(sweep, out)                 # its files fit: before anything is written
     # the scheduler is reached before anything is written: a wrong address leaves nothing
     # behind (a folder made for OUT's lock file is removed again)
     client, owned = (executors.connect(scheduler) if scheduler is not None else (None, False))
@@ -142,11 +169,20 @@ def _run_sweep(sweep: Sweep, out: Path, workers: int, scheduler: Any, resume: bo
         packs = pack(tasks, ensemble)
         start, computed = time.perf_counter(), []
         files = {point.hash: point.file for point in sweep.points}
-        for key, ds in _stream(packs, workers, client, threads):
-            record.write(ds, out / files[key])
-            computed.append(key)
-            if on_result is not None:
-                on_result(key, ds, len(computed), len(tasks))
+        stream = _stream(packs, workers, client, threads)
+        try:
+            for key, ds in stream:
+                try:
+                    record.write(ds, out / files[key])
+                except DiskFullError as err:    # the others would not fit either: stop
+                    raise err.but(f"; {len(computed)} run file(s) written in this session, "
+                                  f"{len(tasks) - len(computed)} not; sweep.nc not written: "
+                                  "free space, then rerun with --resume") from None
+                computed.append(key)
+                if on_result is not None:
+                    on_result(key, ds, len(computed), len(tasks))
+        finally:
+            stream.close()              # a sweep stopped here stops its workers now
     finally:
         if owned:
             client.close()
@@ -154,6 +190,10 @@ def _run_sweep(sweep: Sweep, out: Path, workers: int, scheduler: Any, resume: bo
     merged = merge(sweep, out, executor, threads)
     merged.attrs.update({key: value for key, value in environment(dask=True).items()
                          if key not in merged.attrs})     # versions, host, command line
-    path = record.write(merged, out / "sweep.nc")
+    try:
+        path = record.write(merged, out / "sweep.nc")
+    except DiskFullError as err:
+        raise err.but("; every run file is written: free space, then rerun with --resume (it "
+                      "merges them without running them again)") from None
     return SweepReport(merged, path, computed, skipped, time.perf_counter() - start, executor,
                        len(packs))
