@@ -8,6 +8,7 @@ field and the value, no traceback, and no file of the case's folder created, cha
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,9 @@ def folder(tmp_path_factory) -> Path:
     (d / "notnc.nc").write_text("not a netCDF file")
     (d / "sweepdir").mkdir()
     (d / "sweepdir" / "sweep.nc").write_bytes(b"someone's sweep")
+    (d / "empty.toml").write_text("")
+    (d / "comments.toml").write_text("# only a comment\n")
+    os.mkfifo(d / "pipe.toml")                       # opening it would block: never opened
     assert main(["run", str(d / "T.toml"), "--out", str(d / "run.nc"), "--quiet"]) == 0
     (d / "run_curve.png").write_bytes(b"an earlier figure")
     return d
@@ -343,6 +347,19 @@ OTHER_CASES = [
     case("demo --threads 0 --out {D}/existing.png", "threads", "0",
          id="demo-existing.png---threads 0"),
     case("demo --width 0 --out {D}/existing.png", "width=0", id="demo-existing.png---width 0"),
+    # odd input files: empty, only comments, a named pipe, a folder for a file
+    case("run {D}/empty.toml", "{D}/empty.toml", "is empty"),
+    case("run {D}/comments.toml", "{D}/comments.toml", "only comments"),
+    case("run {D}/pipe.toml", "{D}/pipe.toml", "not a regular file (a named pipe)"),
+    case("run {D}/sweepdir", "{D}/sweepdir", "is a folder"),
+    case("sweep {D}/empty.toml --out {D}/o", "{D}/empty.toml", "is empty"),
+    case("sweep {D}/pipe.toml --out {D}/o", "{D}/pipe.toml", "a named pipe"),
+    case("pstar {D}/sweepdir", "is a folder", "{D}/sweepdir/sweep.nc"),
+    case("report {D}/sweepdir", "is a folder", "{D}/sweepdir/sweep.nc"),
+    # names the file system cannot hold, refused before any work
+    case(f"{RUN} --out {{D}}/{'x' * 300}.nc", "303 bytes", "at most", id="run-name-303-bytes"),
+    case(f"{RUN} --out {{D}}/{'d' * 300}/r.nc", "folder name is 300 bytes",
+         id="run-folder-name-300-bytes"),
     # rules, bench, the command itself
     case("rules extra", "extra"),
     case("bench --only nope", "--only", "nope"),
