@@ -283,3 +283,28 @@ def test_a_stream_never_writes_into_a_file_another_program_put_there(tmp_path, m
         mon.record(1, net)
     mon.close()
     assert p.read_bytes() == b"someone else's file" and _lock_files(tmp_path) == []
+
+
+def test_a_run_leaves_alone_a_file_another_program_put_in_place_of_its_recording(
+        tmp_path, monkeypatch, capsys):
+    """The same through ``plastisim run --record``: the run ends "failed" and its learning
+    curve is not appended to the other program's file."""
+    monkeypatch.setattr(live, "KEEP_OPEN_S", 0.0)
+    (tmp_path / "t.toml").write_text(tiny_run_toml())
+    p = tmp_path / "p.nc"
+    recorded = Monitor.record
+
+    def replaced_after_one(self, step, *args, **kwargs):
+        if step == 1:
+            (tmp_path / "other").write_bytes(b"someone else's file")
+            os.replace(tmp_path / "other", p)
+        return recorded(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(Monitor, "record", replaced_after_one)
+    code = main(["run", str(tmp_path / "t.toml"), "--record", "weights=w1,every=1",
+                 "--out", str(p), "--quiet"])
+    assert code == 1, capsys.readouterr()
+    out, err = capsys.readouterr()
+    assert "replaced or removed by another program" in out
+    assert err.count("\n") == 1 and "is not the run's file and was left alone" in err, err
+    assert p.read_bytes() == b"someone else's file" and _lock_files(tmp_path) == []

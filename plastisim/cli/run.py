@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -106,16 +107,16 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
     from ..diskspace import DiskFullError
     from ..run import describe, make_monitor
     from ..train import record_failure, train
+    from ..outputs import make_parent
     from .progress import phase_bars
 
-    from ..outputs import make_parent
-
-    monitor, bars = None, phase_bars(args.quiet)
+    monitor, bars, created = None, phase_bars(args.quiet), None
     try:
         if output is not None:
             make_parent(output.path)    # a missing --out folder, now that the input is accepted
         if cfg.record.active:
             monitor = make_monitor(cfg, built, output.work)
+            created = _file_identity(output.work)
         result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
                        rhm=built.rhm, monitor=monitor, progress=bars, stop=stop, catch=True)
         if monitor is not None:     # flushed after every record: the file is valid
@@ -129,6 +130,8 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
         if output.replaces and result.status in ("interrupted", "failed"):
             output.discard()
             return result, False, None
+        if monitor is not None and _file_identity(output.work) != created:
+            return result, False, None      # another program replaced or removed the file
         ds = describe(cfg, built, result)
         ds.attrs["torch_threads"] = n_threads
         try:
@@ -152,6 +155,17 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
             bars.close()
         if monitor is not None:
             monitor.close()
+
+
+def _file_identity(path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, None when there is none: the learning curve is
+    appended only to the file the run's recording created, never to one another program put
+    in its place."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def phase_lines(built, result) -> list[str]:
@@ -201,9 +215,11 @@ def _ending(result, stop, output, kept: bool, unwritten=None) -> int:
     where = ""
     if output is not None and kept:
         where = f"; {output.path} holds the run up to there"
-    elif output is not None:
+    elif output is not None and output.replaces:
         where = (f"; {output.path} is unchanged (--overwrite replaces a file only with a run "
                  "that ended)")
+    elif output is not None:                # another program put its file there: left alone
+        where = f"; {output.path} is not the run's file and was left alone"
     if disk_full:                           # a signal may have come too: the disk says more
         print(f"plastisim: error: {result.message}{where}", file=sys.stderr)
         return 1
