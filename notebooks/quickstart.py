@@ -87,7 +87,12 @@ for a, b in zip(train_set.x[:4].tolist(), views.x.tolist()):
 #   input-specific masking of the layers above is lost. At `lr=1.0` (its own best rate).
 # * **clapp** — each layer predicts its own rates for a synonym view through a predictor;
 #   a hinge loss yields a global modulator $\gamma \in \{+1, -1, 0\}$; then a delta-rule
-#   readout on the frozen top layer.
+#   readout on the frozen top layer. Its pairing here is an **oracle**: a layer's partner is
+#   another training input with the same latent symbols at its level
+#   (`view_level="matched"`), chosen by reading the grammar — a baseline, not
+#   self-supervision. From the inputs alone (`pairs="siblings"`: a position predicts its
+#   sibling position of the same input) CLAPP needs more data at this grammar
+#   (docs/results.md; `plastisim demo` shows it on a grammar with more sibling information).
 
 # %%
 WIDTH = 64
