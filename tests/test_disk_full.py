@@ -331,7 +331,7 @@ def test_sweep_stops_cleanly_when_a_run_file_does_not_fit(tmp_path, monkeypatch,
     line = _one_line(capsys.readouterr().err)
     assert line.startswith(f"plastisim: error: disk full (needed ~") and (
         f"writing '{out / 'runs'}" in line)
-    assert line.endswith("; 1 run file(s) written in this session, 2 not; sweep.nc not "
+    assert line.endswith("; 1 run file(s) written by this run of the sweep, 2 not; sweep.nc not "
                          "written: free space, then rerun with --resume")
     assert len(list((out / "runs").glob("*.nc"))) == 1 and not (out / "sweep.nc").exists()
     assert _hidden(out) == []

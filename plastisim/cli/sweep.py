@@ -111,9 +111,9 @@ def _sweep(args: argparse.Namespace) -> int:
             bar = None
         signum = getattr(err, "signum", signal.SIGINT)
         print(f"plastisim: sweep interrupted by {signal_name(signum)}: {len(written)} "
-              f"run(s) finished and written to {args.out / 'runs'} in this session, the others "
-              f"not started or dropped; {args.out / 'sweep.nc'} not written; rerun with "
-              "--resume to continue", file=sys.stderr)
+              f"run(s) finished and written to {args.out / 'runs'} by this run of the sweep, "
+              f"the others not started or dropped; {args.out / 'sweep.nc'} not written; "
+              "rerun with --resume to continue", file=sys.stderr)
         return exit_code(signum)
     finally:
         if bar is not None:

@@ -175,9 +175,9 @@ def _run_sweep(sweep: Sweep, out: Path, workers: int, scheduler: Any, resume: bo
                 try:
                     record.write(ds, out / files[key])
                 except DiskFullError as err:    # the others would not fit either: stop
-                    raise err.but(f"; {len(computed)} run file(s) written in this session, "
-                                  f"{len(tasks) - len(computed)} not; sweep.nc not written: "
-                                  "free space, then rerun with --resume") from None
+                    raise err.but(f"; {len(computed)} run file(s) written by this run of the "
+                                  f"sweep, {len(tasks) - len(computed)} not; sweep.nc not "
+                                  "written: free space, then rerun with --resume") from None
                 computed.append(key)
                 if on_result is not None:
                     on_result(key, ds, len(computed), len(tasks))
