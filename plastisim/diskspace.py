@@ -108,29 +108,32 @@ def check_free(needed: float, path: str | Path) -> None:
         raise full(needed, path, free)
 
 
-def full_errno(err: BaseException | None) -> int | None:
-    """ENOSPC / EDQUOT found in ``err`` or the errors it came from; else None."""
+def _full_error(err: BaseException | None) -> OSError | None:
+    """The ENOSPC / EDQUOT ``OSError`` among ``err`` and the errors it came from; else None."""
     seen = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         if isinstance(err, OSError) and err.errno in FULL_ERRNOS:
-            return err.errno
+            return err
         err = err.__cause__ or err.__context__
     return None
+
+
+def full_errno(err: BaseException | None) -> int | None:
+    """ENOSPC / EDQUOT found in ``err`` or the errors it came from; else None."""
+    found = _full_error(err)
+    return None if found is None else found.errno
 
 
 def disk_full_line(err: BaseException) -> str:
     """``disk full (No space left on device) writing 'PATH'`` for an error of a write that
     was not checked (``full_errno``), with the file it names."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, OSError) and err.errno in FULL_ERRNOS:
-            what = "disk quota exceeded" if err.errno == errno.EDQUOT else "disk full"
-            where = f" writing {str(err.filename)!r}" if err.filename else ""
-            return f"{what} ({err.strerror}){where}"
-        err = err.__cause__ or err.__context__
-    return "disk full"
+    found = _full_error(err)
+    if found is None:
+        return "disk full"
+    what = "disk quota exceeded" if found.errno == errno.EDQUOT else "disk full"
+    where = f" writing {str(found.filename)!r}" if found.filename else ""
+    return f"{what} ({found.strerror}){where}"
 
 
 def _probe(needed: float, path: str | Path) -> int | None:

@@ -51,6 +51,16 @@ def _identity(fd: int) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def file_identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` names now, None when it names none: a writer
+    compares it with its own file's to find out that another program replaced or removed it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class WriteLock:
     """The writer's side, held while it has the file at ``path`` open (``acquire`` waits for
     the readers); the file is created empty here if need be, so the lock precedes its content.
@@ -77,11 +87,7 @@ class WriteLock:
     def names_its_file(self) -> bool:
         """``path`` still names the file this lock was made for (nobody replaced or removed
         it): a writer reopens its file by name only then."""
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return False
-        return (st.st_dev, st.st_ino) == self._key
+        return file_identity(self.path) == self._key
 
     def release(self) -> None:
         if self.held:

@@ -59,6 +59,7 @@ except ImportError:                 # Windows: outputs are not locked
     fcntl = None
 
 from .errors import ConfigError, impossible
+from .filelock import file_identity
 
 TEMP_NAME_BYTES = 32        # of the file's name kept in its temporary name (``beside``)
 NAME_MAX = 255              # longest file name (bytes) where the file system does not say
@@ -71,10 +72,14 @@ def beside(path: str | Path) -> Path:
     ``.<name>.tmp<12 random hex digits>``, the name cut to its first ``TEMP_NAME_BYTES``
     bytes, so that it is at most 49 bytes long whatever the name, and unique to its caller."""
     path = Path(path)
-    name = path.name
-    while len(os.fsencode(name)) > TEMP_NAME_BYTES:
+    return path.with_name(f".{_cut(path.name)}.tmp{secrets.token_hex(6)}")
+
+
+def _cut(name: str, limit: int = TEMP_NAME_BYTES) -> str:
+    """``name`` cut to its first ``limit`` bytes (whole characters)."""
+    while len(os.fsencode(name)) > limit:
         name = name[:-1]
-    return path.with_name(f".{name}.tmp{secrets.token_hex(6)}")
+    return name
 
 
 def name_max(folder: Path) -> int:
@@ -160,20 +165,14 @@ def lock_path(path: str | Path, folder: bool = False) -> Path:
         return path / FOLDER_LOCK
     name = path.name
     if len(os.fsencode(name)) > TEMP_NAME_BYTES:
-        digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:12]
-        while len(os.fsencode(name)) > TEMP_NAME_BYTES:
-            name = name[:-1]
-        name = f"{name}~{digest}"
+        name = f"{_cut(name)}~{hashlib.sha1(os.fsencode(name)).hexdigest()[:12]}"
     return path.with_name(f".{name}.lock")
 
 
 def _same_file(fd: int, path: Path) -> bool:
     """``path`` still names the file open as ``fd``."""
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    st = os.fstat(fd)
+    return file_identity(path) == (st.st_dev, st.st_ino)
 
 
 def _command() -> str:

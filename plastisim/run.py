@@ -163,12 +163,17 @@ RUN_FILE_BYTES = 32 * 1024      # a run's file without its curve: headers, attri
 EVAL_BYTES = 128                # the learning curve: per evaluation
 
 
+def evaluations_at_most(cfg: RunConfig) -> int:
+    """A bound on a run's evaluations known from its config alone: ``train.evaluations`` + 3 in
+    each of two phases (``run_length`` counts them for a built run)."""
+    return 2 * (cfg.train.evaluations + 3)
+
+
 def file_bytes(cfg: RunConfig, evaluations: int | None = None) -> int:
     """The size of a run's file without recording (``record.write`` of ``describe``), at most:
-    with ``evaluations`` (``run_length``), or at most ``train.evaluations`` + 3 in each of two
-    phases."""
+    with ``evaluations`` (``run_length``), or ``evaluations_at_most``."""
     if evaluations is None:
-        evaluations = 2 * (cfg.train.evaluations + 3)
+        evaluations = evaluations_at_most(cfg)
     return RUN_FILE_BYTES + EVAL_BYTES * evaluations + 2 * len(cfg.to_toml())
 
 
@@ -201,14 +206,20 @@ def disk_bytes(cfg: RunConfig, built: Built, monitor: Monitor | None = None) -> 
     return parts
 
 
-def make_monitor(cfg: RunConfig, built: Built, path, overwrite: bool = False) -> Monitor:
-    """The Monitor of ``cfg.record`` streaming to ``path`` with the run's provenance; it has
-    recorded the initial state (step 0) when returned."""
+def record_monitor(cfg: RunConfig, built: Built, path=None, overwrite: bool = False,
+                   attrs: dict | None = None) -> Monitor:
+    """The Monitor of ``cfg.record``, streaming to ``path`` (None: in memory, e.g. to check the
+    selection and size a record before any work) with ``attrs``."""
     rec = cfg.record
-    monitor = Monitor(built.net, weights=rec.weights, updates=rec.updates, rates=rec.rates,
-                      traces=rec.traces, loss=rec.loss, every=rec.every, indices=rec.indices,
-                      path=path, overwrite=overwrite, attrs=run_attrs(cfg, built),
-                      complevel=rec.complevel)
+    return Monitor(built.net, weights=rec.weights, updates=rec.updates, rates=rec.rates,
+                   traces=rec.traces, loss=rec.loss, every=rec.every, indices=rec.indices,
+                   path=path, overwrite=overwrite, attrs=attrs, complevel=rec.complevel)
+
+
+def make_monitor(cfg: RunConfig, built: Built, path, overwrite: bool = False) -> Monitor:
+    """``record_monitor`` streaming to ``path`` with the run's provenance; it has recorded the
+    initial state (step 0) when returned."""
+    monitor = record_monitor(cfg, built, path, overwrite, run_attrs(cfg, built))
     monitor.record(0, built.net, None, epoch=0)
     return monitor
 

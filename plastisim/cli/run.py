@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -34,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..interrupt import Signals
     from ..outputs import Output
-    from ..run import build
+    from ..run import build, record_monitor
     from .options import threads, torch_threads
     from .record import record_overrides
 
@@ -49,7 +48,9 @@ def _run(args: argparse.Namespace) -> int:
                           "set record.path")
     with torch_threads(n_threads):
         built = build(cfg, args.device)     # sizes, depth, device, memory: checked, data made
-    recorder = _check_record(cfg, built) if cfg.record.active else None
+    # the [record] selection against the network, in memory (what one record holds): its
+    # one-line errors before the output check
+    recorder = record_monitor(cfg, built) if cfg.record.active else None
     field = "--out" if args.out else "record.path"
     output = (Output(out, args.overwrite, ".nc", field=field, make_folder=True) if out
               else None)
@@ -62,18 +63,6 @@ def _run(args: argparse.Namespace) -> int:
         result, kept, unwritten = _train_and_write(cfg, built, output, args, stop, n_threads)
     _summary(cfg, built, result, n_threads, output, kept, unwritten)
     return _ending(result, stop, output, kept, unwritten)
-
-
-def _check_record(cfg, built):
-    """The [record] selection (synapses, groups, traces, indices) against the built network,
-    as the run's Monitor will take it, in memory: its one-line errors before the output check.
-    Returns that Monitor (what one record holds)."""
-    from ..monitor import Monitor
-
-    rec = cfg.record
-    return Monitor(built.net, weights=rec.weights, updates=rec.updates, rates=rec.rates,
-                   traces=rec.traces, loss=rec.loss, every=rec.every, indices=rec.indices,
-                   complevel=rec.complevel)
 
 
 def _check_disk(cfg, built, recorder, path, field: str) -> None:
@@ -105,6 +94,7 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
     N"), its learning curve and status written in the room the recording kept for them."""
     from .. import record
     from ..diskspace import DiskFullError
+    from ..filelock import file_identity
     from ..run import describe, make_monitor
     from ..train import record_failure, train
     from ..outputs import make_parent
@@ -116,7 +106,7 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
             make_parent(output.path)    # a missing --out folder, now that the input is accepted
         if cfg.record.active:
             monitor = make_monitor(cfg, built, output.work)
-            created = _file_identity(output.work)
+            created = file_identity(output.work)     # the curve goes only into it
         result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
                        rhm=built.rhm, monitor=monitor, progress=bars, stop=stop, catch=True)
         if monitor is not None:     # flushed after every record: the file is valid
@@ -130,7 +120,7 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
         if output.replaces and result.status in ("interrupted", "failed"):
             output.discard()
             return result, False, None
-        if monitor is not None and _file_identity(output.work) != created:
+        if monitor is not None and file_identity(output.work) != created:
             return result, False, None      # another program replaced or removed the file
         ds = describe(cfg, built, result)
         ds.attrs["torch_threads"] = n_threads
@@ -155,17 +145,6 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
             bars.close()
         if monitor is not None:
             monitor.close()
-
-
-def _file_identity(path) -> tuple[int, int] | None:
-    """(device, inode) of the file at ``path``, None when there is none: the learning curve is
-    appended only to the file the run's recording created, never to one another program put
-    in its place."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def phase_lines(built, result) -> list[str]:

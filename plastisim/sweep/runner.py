@@ -112,12 +112,12 @@ def _check_disk(sweep: Sweep, out: Path) -> None:
     """The run files still to write and sweep.nc fit in the free space of ``out``'s file
     system (an upper estimate: ``run.file_bytes``), else one line with both numbers (exit 2),
     before any run. A run file that exists is replaced (one at a time) or kept."""
-    from ..run import file_bytes
+    from ..run import evaluations_at_most, file_bytes
 
     sizes = {point.hash: file_bytes(point.config) for point in sweep.runs}
     largest = max(sizes.values(), default=0)
     new = [point.hash for point in sweep.runs if not (out / point.file).exists()]
-    evaluations = max((2 * (p.config.train.evaluations + 3) for p in sweep.runs), default=0)
+    evaluations = max((evaluations_at_most(p.config) for p in sweep.runs), default=0)
     merged = (MERGED_BYTES + 2 * len(sweep.text)
               + len(sweep.points) * (POINT_BYTES + CURVE_VALUE_BYTES * evaluations))
     check_disk(sum(sizes[key] for key in new) + largest + merged, out,
