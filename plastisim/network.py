@@ -1,11 +1,11 @@
 r"""A network: neuron groups chained by synapses, and the builder for the RHM hierarchy.
 
-One step of a network follows a named schedule (published as ``Network.SCHEDULE``):
-
-    input -> drive -> rate -> traces -> modulator -> plasticity -> record
-
-``forward`` performs the first three stages for every group in order; a rule computes the
-modulator and the plasticity; the training loop records.
+``layers(net, weights, x)`` is the forward pass as a pure function: the receptive fields u,
+drives a and rates h of every projection for the weights given (``layer_rows``: the same as
+rows (B, P, C), the storage order), nothing written anywhere (what
+rules, ``torch.func.vmap`` over members and ``torch.compile`` need). ``Network.forward`` is the
+same pass on the network's own weights that also leaves each group's drive and rate in the
+group, for users who inspect a network.
 
 ``hierarchy(rhm, width)`` is the PRX CNN (Cagnetta et al. 2024, "ConvNetGAPMF"): L layers of
 non-overlapping patches (filter = stride = s), each a_l = W_l u_{l-1} / sqrt(C_{l-1} s) followed by
@@ -25,9 +25,6 @@ from .synapses import MeanPool, Patches, Synapses
 
 class Network:
     """Groups (input first, output last) and the synapses between consecutive groups."""
-
-    SCHEDULE: tuple[str, ...] = ("input", "drive", "rate", "traces", "modulator", "plasticity",
-                                 "record")
 
     def __init__(self, groups: list[NeuronGroup], synapses: list[Synapses]):
         if len(synapses) != len(groups) - 1:
@@ -66,10 +63,12 @@ class Network:
         return next(iter(self.synapses.values())).w.dtype
 
     def forward(self, x: Tensor) -> Tensor:
-        """Stages input, drive, rate for every group; returns the output drive (logits)."""
+        """The forward pass on the network's weights; every group keeps its drive and rate
+        (and every projection its receptive fields). Returns the logits (B, n_c)."""
         self.input.clamp(x)
-        for syn in self.synapses.values():
-            syn.propagate()
+        for syn, (u, a, h) in zip(self.synapses.values(), layers(self, self.weights(), x)):
+            syn.fields = u
+            syn.post.integrate(a, h)
         return self.output.drive.reshape(x.shape[0], -1)
 
     __call__ = forward
@@ -82,6 +81,43 @@ class Network:
         for syn in self.synapses.values():
             syn.to(device, dtype)
         return self
+
+
+Layer = tuple[Tensor, Tensor, Tensor]      # (u, a, h): fields (B, P, K), drive and rate
+
+
+def layer_rows(net: Network, weights: dict[str, Tensor], x_rows: Tensor, depth: int | None = None,
+               detach: bool = False) -> list[Layer]:
+    """(u, a, h) of the first ``depth`` projections (default: all, the readout last, whose
+    h = a holds the logits as (B, 1, n_c)) for inputs x_rows (B, S, v), every drive and rate
+    as rows (B, P, C) (synapses.py):
+
+        u_l = unfold(h_{l−1}),   a_l = c_l W_l u_l,   h_l = f(a_l)
+
+    ``detach``: every layer's input is detached, so that a loss of layer l reaches only W_l
+    (the layer-local losses of the self-supervised rules). Pure: reads the network's structure
+    and the given weights only."""
+    out, h = [], x_rows
+    syns = list(net.synapses.values())
+    for syn in syns[:len(syns) if depth is None else depth]:
+        u = syn.connectivity.unfold(h.detach() if detach else h)
+        a = syn.drive_rows(u, weights[syn.name])
+        h = syn.post.activate(a)
+        out.append((u, a, h))
+    return out
+
+
+def layers(net: Network, weights: dict[str, Tensor], x: Tensor, depth: int | None = None,
+           detach: bool = False) -> list[Layer]:
+    """``layer_rows`` for inputs x (B, v, S), with the drives and rates indexed (B, C, P)
+    (views of the same rows)."""
+    return [(u, a.transpose(1, 2), h.transpose(1, 2))
+            for u, a, h in layer_rows(net, weights, x.transpose(1, 2), depth, detach)]
+
+
+def logits(net: Network, weights: dict[str, Tensor], x: Tensor) -> Tensor:
+    """z (B, n_c): the readout's drive of ``layer_rows``."""
+    return layer_rows(net, weights, x.transpose(1, 2))[-1][1].reshape(x.shape[0], -1)
 
 
 def hierarchy(rhm: RHM, width: int, shared: bool = True, depth: int | None = None, *,

@@ -61,6 +61,10 @@ class NeuronGroup:
     def shape(self) -> tuple[int, int]:
         return (self.channels, self.positions)
 
+    def activate(self, drive: Tensor) -> Tensor:
+        """f(a): the rate of a drive (pure; the group's state is not touched)."""
+        return self._f(drive)
+
     def integrate(self, drive: Tensor, rate: Tensor | None = None) -> Tensor:
         """Set the drive a and the rate f(a) (``rate``, when the caller has computed it);
         returns the rate."""

@@ -19,8 +19,11 @@ readout).
 
 Memory layout: rates are indexed (batch, channels, positions) but stored positions-major
 (channels fastest), and a patch's fan-in is ordered (position in patch, channel), k = j·C + c.
-Unfolding rates into patches and folding signals back are then views, and the drive, transpose
-and outer product are single matrix products. Weights are drawn in the channel-major kernel order
+The products are written on *rows* (B, P, C), the storage order itself (``drive_rows``,
+``outer_rows``, ``transpose_rows``, and the connectivities' ``unfold`` / ``fold``): unfolding
+rows into patches and folding signals back are views, the drive, transpose and outer product
+single matrix products, and a compiler sees no transposes. The (B, C, P) methods (``drive``,
+``outer``, ``transpose``, ``unfold``) are the same products on transposed views. Weights are drawn in the channel-major kernel order
 of ``F.conv1d`` (C_post, C_pre, s) and rearranged (``Patches.arrange``), so that a seed gives the
 same network whatever the storage order; ``Patches.kernel`` returns that conv1d view.
 """
@@ -49,11 +52,13 @@ class Dense:
     def fan_in(self, pre: NeuronGroup) -> int:
         return pre.channels * pre.positions
 
-    def unfold(self, rate: Tensor) -> Tensor:
-        return rate.reshape(rate.shape[0], 1, -1)              # (B, 1, C*P)
+    def unfold(self, rows: Tensor) -> Tensor:
+        """(B, P, C) rows -> (B, 1, C·P), fan-in k = c·P + p."""
+        return rows.transpose(1, 2).reshape(rows.shape[0], 1, -1)
 
     def fold(self, fields: Tensor, pre: NeuronGroup) -> Tensor:
-        return fields.reshape(fields.shape[0], pre.channels, pre.positions)
+        """(B, 1, C·P) -> (B, P, C) rows, the inverse of ``unfold``."""
+        return fields.reshape(fields.shape[0], pre.channels, pre.positions).transpose(1, 2)
 
     def arrange(self, w: Tensor, pre: NeuronGroup) -> Tensor:
         """Weights drawn in channel-major fan-in order, in this connectivity's order."""
@@ -67,11 +72,13 @@ class MeanPool(Dense):
     def fan_in(self, pre: NeuronGroup) -> int:
         return pre.channels
 
-    def unfold(self, rate: Tensor) -> Tensor:
-        return rate.mean(-1).unsqueeze(1)                     # (B, 1, C)
+    def unfold(self, rows: Tensor) -> Tensor:
+        """(B, P, C) rows -> (B, 1, C), the mean over positions."""
+        return rows.mean(1, keepdim=True)
 
     def fold(self, fields: Tensor, pre: NeuronGroup) -> Tensor:
-        return (fields.transpose(1, 2) / pre.positions).expand(-1, -1, pre.positions)
+        """(B, 1, C) -> (B, P, C): each position's share of the mean."""
+        return (fields / pre.positions).expand(-1, pre.positions, -1)
 
 
 @dataclass(frozen=True)
@@ -90,15 +97,15 @@ class Patches:
     def fan_in(self, pre: NeuronGroup) -> int:
         return pre.channels * self.s
 
-    def unfold(self, rate: Tensor) -> Tensor:
-        """(B, C, P) -> (B, P/s, s·C), fan-in k = j·C + c; a view of positions-major rates."""
-        b, c, p = rate.shape
-        return rate.transpose(1, 2).reshape(b, p // self.s, self.s * c)
+    def unfold(self, rows: Tensor) -> Tensor:
+        """(B, P, C) rows -> (B, P/s, s·C), fan-in k = j·C + c (a view)."""
+        b, p, c = rows.shape
+        return rows.reshape(b, p // self.s, self.s * c)
 
     def fold(self, fields: Tensor, pre: NeuronGroup) -> Tensor:
-        """(B, P_post, s·C_pre) -> (B, C_pre, P_pre), the inverse of ``unfold``."""
+        """(B, P_post, s·C_pre) -> (B, P_pre, C_pre) rows, the inverse of ``unfold``."""
         b, p_post, _ = fields.shape
-        return fields.reshape(b, p_post * self.s, pre.channels).transpose(1, 2)
+        return fields.reshape(b, p_post * self.s, pre.channels)
 
     def arrange(self, w: Tensor, pre: NeuronGroup) -> Tensor:
         """Channel-major kernel (..., C_post, C_pre·s) -> fan-in order (..., C_post, s·C_pre)."""
@@ -138,7 +145,7 @@ class Synapses:
         w = torch.randn(shape, generator=generator, dtype=torch.float64) * init_std
         self.w = connectivity.arrange(w, pre).to(dtype).contiguous()
         self.pre_trace = pre_trace     # None: the pre factor is the current rate (tau = 0)
-        self.fields: Tensor | None = None   # receptive fields u of the last propagate()
+        self.fields: Tensor | None = None   # receptive fields u of the last Network.forward
 
     def __repr__(self) -> str:
         return (f"Synapses({self.name!r}, {self.pre.name} -> {self.post.name}, "
@@ -148,44 +155,48 @@ class Synapses:
     def shared(self) -> bool:
         return self.connectivity.shared
 
+    # --- rows: (B, P, C), positions-major, the layout every product runs in ------------------
+    def drive_rows(self, fields: Tensor, w: Tensor) -> Tensor:
+        """a = c · w u  -> (B, P_post, C_post) rows."""
+        if self.shared:           # (B·P, K) @ (K, C)
+            return rows_times(fields, w.T).mul_(self.scale)
+        return torch.einsum("pik,bpk->bpi", w, fields).mul_(self.scale)
+
+    def outer_rows(self, post_factor: Tensor, fields: Tensor) -> Tensor:
+        """(1/B) Σ_b [Σ_p] post_{b,p,i} u_{b,p,k}: the Hebbian product, shaped like ``w``;
+        ``post_factor`` (B, P_post, C_post) rows already holds the modulator and post term."""
+        b = post_factor.shape[0]
+        if self.shared:           # (C, B·P) @ (B·P, K)
+            rows = post_factor.reshape(-1, post_factor.shape[2])
+            return (rows.T @ fields.reshape(rows.shape[0], -1)).div_(b)
+        return torch.einsum("bpi,bpk->pik", post_factor, fields).div_(b)
+
+    def transpose_rows(self, delta: Tensor, w: Tensor) -> Tensor:
+        """Post-synaptic signals (B, P_post, C_post) rows back through w^T (or a feedback
+        matrix of its shape) to the pre-synaptic rows (B, P_pre, C_pre)."""
+        if self.shared:           # (B·P, C_post) @ (C_post, K)
+            fields = rows_times(delta, w)
+        else:
+            fields = torch.einsum("pik,bpi->bpk", w, delta)
+        return self.connectivity.fold(fields.mul_(self.scale), self.pre)
+
+    # --- the same in the rates' indexing (B, C, P) -------------------------------------------
     def unfold(self, rate: Tensor) -> Tensor:
         """Receptive fields u (B, P_post, K) of pre-synaptic rates (B, C_pre, P_pre)."""
-        return self.connectivity.unfold(rate)
+        return self.connectivity.unfold(rate.transpose(1, 2))
 
     def drive(self, fields: Tensor, w: Tensor | None = None) -> Tensor:
         """a = c · w u  -> (B, C_post, P_post); ``w`` defaults to the synapse's weights."""
-        w = self.w if w is None else w
-        if self.shared:           # (B·P, K) @ (K, C): the drive is stored positions-major
-            return rows_times(fields, w.T).mul_(self.scale).transpose(1, 2)
-        return torch.einsum("pik,bpk->bip", w, fields).mul_(self.scale)
-
-    def propagate(self) -> Tensor:
-        """Drive the post group from the pre group's rate; returns the post rate.
-
-        The receptive fields of this step are kept in ``fields`` (the pre factor of rules).
-        """
-        self.fields = self.unfold(self.pre.rate)
-        return self.post.integrate(self.drive(self.fields))
+        return self.drive_rows(fields, self.w if w is None else w).transpose(1, 2)
 
     def outer(self, post_factor: Tensor, fields: Tensor) -> Tensor:
-        """(1/B) Σ_b [Σ_p] post_{b,i,p} u_{b,p,k}: the Hebbian product, shaped like ``w``.
-
-        ``post_factor`` (B, C_post, P_post) already holds the modulator and the post term.
-        """
-        b = post_factor.shape[0]
-        if self.shared:
-            return positions_outer(post_factor, fields).div_(b)
-        return torch.einsum("bip,bpk->pik", post_factor, fields).div_(b)
+        """``outer_rows`` of a post factor (B, C_post, P_post)."""
+        return self.outer_rows(post_factor.transpose(1, 2), fields)
 
     def transpose(self, delta: Tensor, w: Tensor | None = None) -> Tensor:
-        """Send post-synaptic signals (B, C_post, P_post) back through w^T (or a feedback
-        matrix of the same shape) to the pre layout (B, C_pre, P_pre)."""
-        w = self.w if w is None else w
-        if self.shared:           # (B·P, C_post) @ (C_post, K)
-            fields = rows_times(delta.transpose(1, 2), w)
-        else:
-            fields = torch.einsum("pik,bip->bpk", w, delta)
-        return self.connectivity.fold(fields.mul_(self.scale), self.pre)
+        """``transpose_rows`` of signals (B, C_post, P_post), to (B, C_pre, P_pre)."""
+        return self.transpose_rows(delta.transpose(1, 2),
+                                   self.w if w is None else w).transpose(1, 2)
 
     def to(self, device: torch.device | str | None = None,
            dtype: torch.dtype | None = None) -> "Synapses":

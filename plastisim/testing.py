@@ -2,23 +2,21 @@
 model file of a tiny run for command-line tests.
 
     from plastisim.testing import assert_rule_matches_autograd, tiny_run_toml
-    assert_rule_matches_autograd(rules.get("clapp"), net, x, y, ctx)
+    rule = rules.get("clapp", pairs="siblings"); rule.prepare(net)
+    assert_rule_matches_autograd(rule, net, x, y)
     Path("T.toml").write_text(tiny_run_toml(epochs=2, batch_size=16))
 
-For a layerwise rule, the reference is −∇ of Σ_l ℓ_l computed by torch autograd with every
-layer's input detached (each layer reaches only its own weights and predictor); for a
-feedback-family rule derived from a loss (``bp``) it is −∇ of the cross-entropy.
+The reference is −∇ of the rule's ``loss`` by torch autograd: for a layerwise rule Σ_l ℓ_l
+with every layer's input detached (each layer reaches only its own weights and predictor), for
+a feedback-family rule derived from a loss (``bp``) the cross-entropy.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .network import Network
-from .rules.base import StepContext
+from .rules.base import Batch, DrawContext, RuleState, trained_names
 
 
 def tiny_run_toml(**train) -> str:
@@ -40,40 +38,32 @@ def relative_error(a: Tensor, b: Tensor) -> float:
     return float((a - b).norm() / b.norm().clamp_min(1e-300))
 
 
-def autograd_directions(rule, net: Network, x: Tensor, y: Tensor,
-                        ctx: StepContext | None = None) -> dict[str, Tensor]:
-    """−∇ of the rule's layer-local losses (or of the cross-entropy for ``bp``-like rules)."""
+def autograd_directions(rule, net: Network, state: RuleState, batch: Batch,
+                        draws: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
+    """−∇ of ``rule.loss`` (the cross-entropy for ``bp``, the sum of the layer-local losses for
+    a layerwise rule) with respect to every tensor the phase trains (zeros where the loss does
+    not reach it: a frozen layer)."""
     weights = {k: w.detach().clone().requires_grad_(True) for k, w in net.weights().items()}
-    if not hasattr(rule, "layer_loss"):          # a rule of the whole network (backprop)
-        h = x
-        for syn in net.synapses.values():
-            h = syn.drive(syn.unfold(h), weights[syn.name])
-            h = h if syn.name == "readout" else torch.relu(h)
-        F.cross_entropy(h.reshape(x.shape[0], -1), y).backward()
-        return {k: -w.grad for k, w in weights.items()}
-    extras = {k: v.detach().clone().requires_grad_(True)
-              for k, v in rule.extra_parameters().items()}
-    rule.extra_parameters().update(extras)
-    total = torch.zeros((), dtype=x.dtype, device=x.device)
-    for l, pair in enumerate(rule.pairs(net, x, ctx, weights=weights)):
-        if pair is not None:                     # None: a frozen layer
-            total = total + rule.layer_loss(l, *pair.rates())
-    if total.requires_grad:                      # else every layer is frozen
-        total.backward()
-    tensors = {**weights, **extras}
-    return {k: -t.grad if t.grad is not None else torch.zeros_like(t)
-            for k, t in tensors.items() if k != "readout"}
+    learned = {k: v.detach().clone().requires_grad_(True) for k, v in state.learned.items()}
+    loss = rule.loss(net, weights, state._replace(learned=learned), batch, draws, phase)
+    tensors = {**weights, **learned}
+    names = trained_names(net, state, phase)
+    grads = torch.autograd.grad(loss, [tensors[n] for n in names], allow_unused=True) \
+        if loss.requires_grad else [None] * len(names)
+    return {n: torch.zeros_like(tensors[n]) if g is None else -g for n, g in zip(names, grads)}
 
 
 def assert_rule_matches_autograd(rule, net: Network, x: Tensor, y: Tensor,
-                                 ctx: StepContext | None = None, rtol: float = 1e-5) -> dict:
-    """Run one step of ``rule`` and assert every update equals the autograd direction.
-
-    The rule must have been ``prepare``d. Returns {name: relative error}. Use float64.
-    """
-    replay = copy.deepcopy(rule)      # same random draws and state for the reference
-    step = rule.step(net, x, y, ctx) if ctx is not None else rule.step(net, x, y)
-    reference = autograd_directions(replay, net, x, y, ctx)
+                                 ctx: DrawContext | None = None, phase: str | None = None,
+                                 rtol: float = 1e-5) -> dict:
+    """One step of the prepared ``rule`` (its ``state``) on (x, y) in ``phase`` (default: its
+    first); assert every update equals the autograd direction of ``rule.loss`` with the same
+    draws and state. Returns {name: relative error}. Use float64."""
+    phase = phase or rule.phases[0]
+    ctx = ctx or DrawContext(x.shape[0], x.device, x.dtype)
+    batch, draws = Batch(x, y), rule.draw(ctx)
+    step = rule.step(net, net.weights(), rule.state, batch, draws, phase)
+    reference = autograd_directions(rule, net, rule.state, batch, draws, phase)
     errors = {}
     for name, expected in reference.items():
         errors[name] = relative_error(step.updates[name], expected)

@@ -74,6 +74,12 @@ def integer(minimum: int = 0, maximum: int | None = None) -> Check:
                  is_integer)
 
 
+#: "auto", true or false (``train.compile``); the strings "true" and "false" of ``--set`` too
+AUTO_OR_FLAG = Check("'auto', true or false", lambda x: x in ("auto", True, False, "true", "false"),
+                     lambda x: isinstance(x, (str, bool)),
+                     lambda x: {"true": True, "false": False}.get(x, x))
+
+
 def one_of(*names: str) -> Check:
     """One of the strings ``names`` (taken from the code's own tuple or registry)."""
     return Check("one of " + ", ".join(repr(n) for n in names), lambda x: x in names,

@@ -1,4 +1,4 @@
-"""An ensemble's member i is the independent run with member i's settings (issue 14).
+"""Members trained as one: member i is the independent run with member i's settings.
 
 Every rule family, float64, 100 steps: weights to 1e-9 relative, the same learning curve, status,
 message, steps and samples; in float32 the same weights and curves bit for bit; a member that
@@ -13,7 +13,6 @@ import torch
 
 import plastisim as ps
 from plastisim import rules
-from plastisim.ensemble import train_ensemble
 from plastisim.errors import ConfigError
 from plastisim.train import TrainOptions, train
 
@@ -33,14 +32,14 @@ def member(i: int, name: str, lr: float | None = None, epochs: int = 10,
     else:
         params = {"lr": 0.5 * (1 + i) if lr is None else lr, "seed": i, "pairs": "siblings",
                   "readout_epochs": 3, "readout_lr": 0.5 + i, **SSL[name]}
-    rule = rules.get(name, **params, **extra)
+    rule = rules.get(name, **{**params, **extra})
     return net, rule, train_set, test_set, TrainOptions(epochs=epochs, batch_size=32, seed=i)
 
 
 def run_both(members):
     """(ensemble results, independent results, the members' nets after each)."""
     solo = copy.deepcopy(members)
-    packed = train_ensemble(*[list(part) for part in zip(*members)])
+    packed = train(*[list(part) for part in zip(*members)])
     alone = [train(*m) for m in solo]
     return packed, alone, [m[0] for m in members], [m[0] for m in solo]
 
@@ -89,11 +88,12 @@ def test_float32_members_are_their_runs_alone_bit_for_bit(name):
 def test_rule_tensors_end_in_each_members_rule():
     members = [member(i, "clapp", epochs=2) for i in range(2)]
     solo = copy.deepcopy(members)
-    train_ensemble(*[list(part) for part in zip(*members)])
+    train(*[list(part) for part in zip(*members)])
     for (_, rule, *_), (net, reference, *rest) in zip(members, solo):
         train(net, reference, *rest)
-        for key, value in reference.predictors.items():
-            assert torch.allclose(rule.predictors[key], value, rtol=1e-9, atol=0)
+        assert reference.state.learned
+        for key, value in reference.state.learned.items():
+            assert torch.allclose(rule.state.learned[key], value, rtol=1e-9, atol=0)
 
 
 def test_a_diverging_member_stops_alone():
@@ -119,7 +119,7 @@ def test_an_interruption_stops_every_member_at_one_step():
     calls = iter(range(1000))
     stop = lambda: "SIGINT" if next(calls) == 25 else ""          # noqa: E731
     members = [member(i, "dfa") for i in range(2)]
-    results = train_ensemble(*[list(part) for part in zip(*members)], stop=stop)
+    results = train(*[list(part) for part in zip(*members)], stop=stop)
     assert [r.status for r in results] == ["interrupted"] * 2
     assert [r.steps for r in results] == [25, 25]
     assert results[0].message.startswith("SIGINT at step 25 (epoch 3")
@@ -128,7 +128,6 @@ def test_an_interruption_stops_every_member_at_one_step():
 @pytest.mark.parametrize("change, message", [
     ({"name": "dfa"}, "another rule"),
     ({"momentum": 0.5}, "rule.momentum differs"),
-    ({"pairs": "views"}, "cannot run in an ensemble"),
 ])
 def test_members_that_cannot_be_packed_are_refused(change, message):
     name = change.pop("name", "clapp_s")
@@ -136,11 +135,8 @@ def test_members_that_cannot_be_packed_are_refused(change, message):
     if change:
         second = (second[0], rules.get("clapp_s", **{**vars(second[1].params), **change})
                   ) + second[2:]
-        if "pairs" in change:
-            first = (first[0], rules.get("clapp_s", **{**vars(first[1].params), **change})
-                     ) + first[2:]
     with pytest.raises(ConfigError, match=message):
-        train_ensemble(*[list(part) for part in zip(first, second)])
+        train(*[list(part) for part in zip(first, second)])
 
 
 @pytest.mark.parametrize("first, second", [("bp", "bp_nomask"), ("dfa", "sdfa"),
@@ -148,14 +144,14 @@ def test_members_that_cannot_be_packed_are_refused(change, message):
 def test_rules_of_one_class_are_told_apart(first, second):
     members = [member(0, first, epochs=1), member(1, second, epochs=1)]
     with pytest.raises(ConfigError, match="another rule"):
-        train_ensemble(*[list(part) for part in zip(*members)])
+        train(*[list(part) for part in zip(*members)])
 
 
 def test_other_data_sizes_are_refused():
     first, second = member(0, "bp", epochs=1), member(1, "bp", epochs=1)
     second = second[:2] + (second[2][:64],) + second[3:]
     with pytest.raises(ConfigError, match="same size"):
-        train_ensemble(*[list(part) for part in zip(first, second)])
+        train(*[list(part) for part in zip(first, second)])
 
 
 def test_one_member_is_an_ordinary_run():
@@ -171,7 +167,7 @@ def test_each_member_records_its_own_trajectory():
     monitors = [ps.Monitor(m[0], **what) for m in members]
     for monitor, m in zip(monitors, members):
         monitor.record(0, m[0], None)
-    train_ensemble(*[list(part) for part in zip(*members)], monitors=monitors)
+    train(*[list(part) for part in zip(*members)], monitor=monitors)
     for monitor, (net, rule, *rest) in zip(monitors, solo):
         alone = ps.Monitor(net, **what)
         alone.record(0, net, None)
@@ -183,10 +179,27 @@ def test_each_member_records_its_own_trajectory():
                                                         abs=1e-12, nan_ok=True), name
 
 
+@pytest.mark.parametrize("views_from", ["train", "sampler"])
+def test_members_pairing_views_are_their_runs_alone(views_from):
+    """Views (an oracle pairing) draw each member's partners from its own training set or its
+    own RHM, on the host, from its own generator: members equal their runs alone."""
+    members = [member(i, "clapp", epochs=2, pairs="views", views_from=views_from)
+               for i in range(2)]
+    rhms = [ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=i) for i in range(2)]   # member()'s
+    solo = copy.deepcopy(members)
+    packed = train(*[list(part) for part in zip(*members)], rhm=rhms)
+    alone = [train(*m, rhm=rhm) for m, rhm in zip(solo, rhms)]
+    for p, a, m, ref in zip(packed, alone, members, solo):
+        assert_same_run(p, a, m[0], ref[0])
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_a_non_finite_weight_flags_its_member_only(bad):
-    from plastisim.ensemble.optim import non_finite
+    from torch.func import vmap
+
+    from plastisim.optim import all_finite
     weights = {"w1": torch.randn(3, 4, 5), "readout": torch.randn(3, 2, 4)}
     weights["readout"][1, 1, 2] = bad
-    assert non_finite(torch.zeros(3), weights) == ["", "weight", ""]
-    assert non_finite(torch.tensor([0.0, 0.0, bad]), weights) == ["", "weight", "loss"]
+    flags = vmap(lambda w: all_finite(list(w.values())))(weights)
+    assert flags.tolist() == [True, False, True]
+    assert not bool(all_finite([weights["w1"], weights["readout"]]))

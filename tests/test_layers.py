@@ -14,8 +14,9 @@ LAYERS = [
     ("base", ["errors", "validate", "environment", "interrupt", "outputs", "filelock",
               "selection", "resources", "threads", "inputs", "diskspace"]),
     ("files", ["record", "live", "data"]),                # netCDF, CSV
-    ("core", ["traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "train",
-              "ensemble", "monitor", "analysis", "testing"]),         # monitor, analysis: files via record
+    ("core", ["traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "options",
+              "optim", "engine", "members", "train", "monitor", "analysis", "testing"]),
+    #                                            monitor, analysis: files via record
     ("studies", ["protocols", "study"]),
     ("config", ["config"]),
     ("run", ["run"]),

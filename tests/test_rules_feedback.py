@@ -7,6 +7,7 @@ import plastisim as ps
 from plastisim import rules
 from plastisim.errors import ConfigError, UnknownNameError
 from plastisim.network import hierarchy
+from plastisim.rules.base import Batch
 
 RHM_SMALL = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
 
@@ -14,6 +15,13 @@ RHM_SMALL = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
 def _batch(n=32, dtype=torch.float64, device="cpu"):
     b = RHM_SMALL.sample(n, seed=3)
     return ps.one_hot(b.x, 8, dtype).to(device), b.y.to(device)
+
+
+def _step(rule, net, x, y):
+    """One step of the prepared rule on the network's weights; the groups keep the rates of
+    the same forward pass (``Network.forward``) for the expected values."""
+    net.forward(x)
+    return rule.step(net, net.weights(), rule.state, Batch(x, y), {}, "joint")
 
 
 def _autograd_grads(net, x, y, masks=True):
@@ -34,7 +42,7 @@ def test_bp_equals_autograd(shared, device):
     x, y = _batch(device=device)
     rule = rules.get("bp")
     rule.prepare(net)
-    step = rule.step(net, x, y)
+    step = _step(rule, net, x, y)
     grads = _autograd_grads(net, x, y)
     for name, grad in grads.items():
         err = (step.updates[name] + grad).norm() / grad.norm()
@@ -47,8 +55,8 @@ def test_fa_with_true_weights_as_feedback_is_bp():
     bp, fa = rules.get("bp"), rules.get("fa")
     bp.prepare(net)
     fa.prepare(net)
-    fa.feedback = {k: s.w.clone() for k, s in net.synapses.items()}
-    a, b = bp.step(net, x, y), fa.step(net, x, y)
+    fa.state = fa.state._replace(fixed={k: s.w.clone() for k, s in net.synapses.items()})
+    a, b = _step(bp, net, x, y), _step(fa, net, x, y)
     for name in a.updates:
         assert torch.allclose(a.updates[name], b.updates[name], rtol=1e-12)
 
@@ -59,8 +67,8 @@ def test_bp_nomask_drops_only_the_downstream_gates():
     x, y = _batch()
     rule = rules.get("bp_nomask")
     rule.prepare(net)
-    step = rule.step(net, x, y)
-    e = torch.softmax(step.logits, 1) - F.one_hot(y, 8).double()
+    step = _step(rule, net, x, y)
+    e = torch.softmax(step.signals["logits"], 1) - F.one_hot(y, 8).double()
     syn = net.synapses
     m3 = syn["readout"].transpose(e.unsqueeze(-1))
     m2 = syn["w3"].transpose(m3)                       # no f'(a_3) in between
@@ -78,11 +86,11 @@ def test_direct_feedback_modulator(name, signal):
     x, y = _batch()
     rule = rules.get(name, feedback_seed=4)
     rule.prepare(net)
-    step = rule.step(net, x, y)
-    e = torch.softmax(step.logits, 1) - F.one_hot(y, 8).double()
+    step = _step(rule, net, x, y)
+    e = torch.softmax(step.signals["logits"], 1) - F.one_hot(y, 8).double()
     for layer in ("w1", "w2", "w3"):
         syn = net.synapses[layer]
-        mod = torch.einsum("cpk,bk->bcp", rule.feedback[layer], signal(e, y))  # (B, C, P)
+        mod = torch.einsum("cpk,bk->bcp", rule.state.fixed[layer], signal(e, y))  # (B, C, P)
         expected = -syn.scale * syn.outer(syn.post.gate() * mod, syn.unfold(syn.pre.rate))
         assert torch.allclose(step.updates[layer], expected, rtol=1e-12)
     # the readout always learns by the delta rule, like bp
@@ -94,7 +102,7 @@ def test_direct_feedback_matches_the_transposed_signal_scale_at_the_top():
     net = hierarchy(RHM_SMALL, 64, dtype=torch.float64)
     rule = rules.get("dfa")
     rule.prepare(net)
-    d3 = rule.feedback["w3"]                                   # (C, P_L = 1, n_c)
+    d3 = rule.state.fixed["w3"]                                   # (C, P_L = 1, n_c)
     assert d3.std().item() == pytest.approx(net.synapses["readout"].scale, rel=0.05)
 
 

@@ -7,8 +7,8 @@ import torch
 import plastisim as ps
 from plastisim import rules
 from plastisim.errors import ConfigError
-from plastisim.network import hierarchy
-from plastisim.rules.base import StepContext
+from plastisim.network import hierarchy, layers
+from plastisim.rules.base import Batch, DrawContext, RuleState
 from plastisim.testing import assert_rule_matches_autograd
 
 RHM = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
@@ -37,8 +37,19 @@ def _setup(shared=True, n=24, seed=0, device="cpu", width=12):
     net = hierarchy(RHM, width, shared=shared, seed=seed, dtype=torch.float64, device=device)
     batch = RHM.sample(n, seed=seed + 1)
     x = ps.one_hot(batch.x, RHM.v, torch.float64).to(device)
-    return net, x, batch.y.to(device), StepContext(rhm=RHM, batch=batch, pool=batch,
-                                                   rows=torch.arange(n))
+    return net, x, batch.y.to(device), _ctx(batch, device)
+
+
+def _ctx(batch, device="cpu", rows=None):
+    """The draw context of a batch that is the whole training set (or its ``rows``)."""
+    rows = torch.arange(len(batch)) if rows is None else rows
+    return DrawContext(len(rows), torch.device(device), torch.float64, rows=rows, pool=batch,
+                       rhm=RHM)
+
+
+def _step(rule, net, x, y, ctx, phase="local"):
+    """One step of the prepared rule on the network's weights, drawing from its generator."""
+    return rule.step(net, net.weights(), rule.state, Batch(x, y), rule.draw(ctx), phase)
 
 
 def _rule(name, pairing="views", top=None, predictor=None, **params):
@@ -55,10 +66,14 @@ def _rule(name, pairing="views", top=None, predictor=None, **params):
 def _warm(rule, net, x, y, ctx, steps=2):
     """A few real steps so that predictors and running statistics are not at their init."""
     for _ in range(steps):
-        step = rule.step(net, x, y, ctx)
+        step = _step(rule, net, x, y, ctx)
+        learned = dict(rule.state.learned)
         for name, dw in step.updates.items():
-            target = net.synapses[name].w if name in net.synapses else rule.extra_parameters()[name]
-            target += 0.5 * dw
+            if name in net.synapses:
+                net.synapses[name].w += 0.5 * dw
+            else:
+                learned[name] = learned[name] + 0.5 * dw
+        rule.state = rule.state._replace(learned=learned, running=step.running)
 
 
 @pytest.mark.parametrize("name,pairing,top,predictor", list(_cases()))
@@ -69,7 +84,7 @@ def test_update_equals_minus_gradient_of_layer_loss(name, pairing, top, predicto
     rule = _rule(name, pairing, top, predictor)
     rule.prepare(net)
     _warm(rule, net, x, y, ctx)
-    step = copy.deepcopy(rule).step(net, x, y, ctx)       # the same draws as the check below
+    step = _step(copy.deepcopy(rule), net, x, y, ctx)     # the same draws as the check below
     errors = assert_rule_matches_autograd(rule, net, x, y, ctx, rtol=1e-5)
     assert {"w1", "w2", "w3"} <= set(errors)
     # trained layers move, frozen ones (top_layer = "frozen" where positions are too few)
@@ -83,7 +98,7 @@ def test_update_equals_minus_gradient_of_layer_loss(name, pairing, top, predicto
             assert (norm == 0) if name_w in frozen else (norm > 0), (f"pred{l}", norm)
     has_predictors = name in CONTRASTIVE or predictor == "linear"
     assert ({"pred1", "pred2", "pred3"} <= set(step.updates)) == has_predictors
-    assert step.updates["readout"].abs().sum() == 0
+    assert "readout" not in step.updates                  # the local phase leaves it alone
 
 
 def _one_layer_net(connectivity, positions=RHM.input_size, channels=10):
@@ -109,12 +124,12 @@ def test_dense_connectivity_updates_equal_autograd(pairing):
     net = _one_layer_net(Dense())
     batch = RHM.sample(20, seed=5)
     x = ps.one_hot(batch.x, RHM.v, torch.float64)
-    ctx = StepContext(rhm=RHM, batch=batch)
+    ctx = _ctx(batch)
     for name in ["clapp", "clapp_s", "infonce", "lpl", "vicreg"]:
         rule = _rule(name, pairing)
         rule.prepare(net)
         _warm(rule, net, x, batch.y, ctx)
-        step = copy.deepcopy(rule).step(net, x, batch.y, ctx)
+        step = _step(copy.deepcopy(rule), net, x, batch.y, ctx)
         assert step.updates["w1"].norm() > 0
         assert_rule_matches_autograd(rule, net, x, batch.y, ctx, rtol=1e-5)
 
@@ -128,17 +143,17 @@ def test_halves_are_two_compartments_that_each_see_one_child(shared):
     syn, C = net.synapses["w3"], net.synapses["w3"].pre.channels
     rule = _rule("lpl", "siblings")
     rule.prepare(net)
-    h2 = rule._forward_rates(net, x)[1][2]                         # (B, C, 2)
+    h2 = layers(net, net.weights(), x)[1][2]                       # (B, C, 2)
     w = syn.w if shared else syn.w[0]
-    c, t = rule.pairs(net, x, ctx)[2].rates()
+    c, t = rule.pairs(net, net.weights(), x, rule.draw(ctx))[2].rates()
     for rates, child, cols in ((c, 0, slice(0, C)), (t, 1, slice(C, 2 * C))):
         by_hand = torch.relu(syn.scale * h2[..., child] @ w[:, cols].T)    # (B, C3)
         torch.testing.assert_close(rates[..., 0], by_hand, rtol=1e-12, atol=1e-12)
-    dw = rule.step(net, x, y, ctx).updates["w3"].reshape(-1, 2 * C)
+    dw = _step(rule, net, x, y, ctx).updates["w3"].reshape(-1, 2 * C)
     assert dw[:, :C].norm() > 0 and dw[:, C:].abs().max() == 0
     rule = _rule("vicreg", "siblings")
     rule.prepare(net)
-    dw = rule.step(net, x, y, ctx).updates["w3"].reshape(-1, 2 * C)
+    dw = _step(rule, net, x, y, ctx).updates["w3"].reshape(-1, 2 * C)
     assert dw[:, :C].norm() > 0 and dw[:, C:].norm() > 0
 
 
@@ -150,7 +165,7 @@ def test_halves_of_a_dense_field_are_its_first_and_second_half():
     x = ps.one_hot(RHM.sample(6, seed=2).x, RHM.v, torch.float64)
     rule = _rule("vicreg", "siblings")
     rule.prepare(net)
-    c, t = rule.pairs(net, x, None)[0].rates()
+    c, t = rule.pairs(net, net.weights(), x, {})[0].rates()
     kernel = syn.w.reshape(-1, RHM.v, P)                            # (C1, v, P)
     for rates, half in ((c, slice(0, P // 2)), (t, slice(P // 2, P))):
         by_hand = torch.relu(syn.scale * torch.einsum("icp,bcp->bi", kernel[..., half],
@@ -169,15 +184,27 @@ def test_halves_are_refused_without_two_children(connectivity, positions):
     frozen = _rule("clapp_s", "siblings", "frozen")
     frozen.prepare(net)
     x = ps.one_hot(torch.zeros(4, positions, dtype=torch.long), RHM.v, torch.float64)
-    assert frozen.step(net, x, torch.zeros(4, dtype=torch.long)).updates["w1"].abs().max() == 0
+    step = _step(frozen, net, x, torch.zeros(4, dtype=torch.long),
+                 DrawContext(4, torch.device("cpu"), torch.float64))
+    assert step.updates["w1"].abs().max() == 0
 
 
 class _Forbidden:
-    """A step context that fails on any use: the RHM, the batch's latents and labels, the
-    training set."""
+    """Fails on any use: the RHM, the batch's rows and labels, the training set."""
+
+    def __init__(self, name):
+        self.__dict__["_name"] = name
 
     def __getattr__(self, name):
-        raise AssertionError(f"a grammar-free pairing read ctx.{name}")
+        raise AssertionError(f"a grammar-free pairing read {self._name}.{name}")
+
+    def __getitem__(self, key):
+        raise AssertionError(f"a grammar-free pairing read {self._name}[...]")
+
+
+def _forbidden_context(n):
+    return DrawContext(n, torch.device("cpu"), torch.float64, rows=_Forbidden("ctx.rows"),
+                       pool=_Forbidden("ctx.pool"), rhm=_Forbidden("ctx.rhm"))
 
 
 @pytest.mark.parametrize("pairing", ["siblings", "cpc1", "cpc2"])
@@ -186,15 +213,16 @@ def test_grammar_free_pairings_read_only_the_input(pairing, monkeypatch):
         raise AssertionError("a grammar-free pairing called RHM.resample")
     monkeypatch.setattr(ps.RHM, "resample", no_resample)
     net, x, y, _ = _setup()
+    labels = _Forbidden("batch.y")
     for name in ["clapp", "clapp_s", "infonce", "lpl", "vicreg"]:
         for top in ("halves", "frozen"):
             rule = _rule(name, pairing, top)
             rule.prepare(net)
-            rule.step(net, x, y, _Forbidden())
+            _step(rule, net, x, labels, _forbidden_context(x.shape[0]))
     rule = _rule("vicreg", "views")            # the guard works: views do read the context
     rule.prepare(net)
     with pytest.raises(AssertionError, match="read ctx"):
-        rule.step(net, x, y, _Forbidden())
+        _step(rule, net, x, labels, _forbidden_context(x.shape[0]))
 
 
 @pytest.mark.parametrize("name", ["lpl", "vicreg"])
@@ -207,8 +235,8 @@ def test_linear_predictor_starts_as_the_identity(name, pairing):
     for predictor in ("identity", "linear"):
         rule = _rule(name, pairing, predictor=predictor)
         rule.prepare(net)
-        steps[predictor] = rule.step(net, x, y, ctx)
-    assert rule.extra_parameters()["pred1"].equal(torch.eye(12, dtype=torch.float64))
+        steps[predictor] = _step(rule, net, x, y, ctx)
+    assert rule.state.learned["pred1"].equal(torch.eye(12, dtype=torch.float64))
     for w in ("w1", "w2", "w3"):
         torch.testing.assert_close(steps["linear"].updates[w], steps["identity"].updates[w],
                                    rtol=1e-12, atol=1e-15)
@@ -249,7 +277,7 @@ def test_views_at_level_zero_are_refused_for_self_supervised_rules():
     rule = rules.get("infonce", view_level="0")
     rule.prepare(net)
     with pytest.raises(ValueError, match="level 0 pairs inputs by their label: use the 'supcon'"):
-        rule.step(net, x, y, ctx)
+        rule.draw(ctx)
     assert rules.info("supcon").family == "supervised-baseline"
 
 
@@ -259,9 +287,9 @@ def test_helper_detects_a_wrong_rule():
     rule.prepare(net)
     original = rule.layer_signals
 
-    def wrong(l, z, z2):
-        loss, G, G2, extra = original(l, z, z2)
-        return loss, 1.01 * G, G2, extra
+    def wrong(l, z, z2, state, draws):
+        loss, G, G2, learned, running = original(l, z, z2, state, draws)
+        return loss, 1.01 * G, G2, learned, running
     rule.layer_signals = wrong
     with pytest.raises(AssertionError, match="differs from"):
         assert_rule_matches_autograd(rule, net, x, y, ctx)
@@ -274,15 +302,15 @@ def test_clapp_as_a_time_stream_equals_the_batched_form():
     net, x, y, ctx = _setup(n=16, seed=3)
     rule = rules.get("clapp", pred_init_std=0.5, seed=7, views_from="sampler")
     rule.prepare(net)
-    syn, W = net.synapses["w1"], rule.predictors["pred1"]
+    syn, W = net.synapses["w1"], rule.state.learned["pred1"]
     C, P = W.shape[0], syn.post.positions
-    replay = __import__("copy").deepcopy(rule)
-    batched = rule.step(net, x, y, ctx)                       # all layers; we compare layer 1
+    replay = copy.deepcopy(rule)
+    batched = _step(rule, net, x, y, ctx)                     # all layers; we compare layer 1
     # the same views and pair signs, drawn in the same order as the batched step
     level = replay.levels(RHM.L, 3)[0]
     seed = int(torch.randint(2**62, (1,), generator=replay.generator))
-    x2 = ps.one_hot(RHM.resample(ctx.batch, level, seed).x, RHM.v, torch.float64)
-    sign = replay._pair_signs(x.shape[0], x.device)
+    x2 = ps.one_hot(RHM.resample(ctx.pool[ctx.rows], level, seed).x, RHM.v, torch.float64)
+    sign = torch.randint(2, (x.shape[0],), generator=replay.generator) * 2 - 1
     x_target = torch.where((sign > 0)[:, None, None], x2, x2.roll(1, 0))
     # step t: context; dendrite holds the prediction, the eligibility trace f'(a) ⊗ u
     eligibility = Trace(tau=float("inf"), units="steps")
@@ -311,11 +339,11 @@ def test_views_from_the_training_set_share_latents_and_match_autograd():
     net, x, y, ctx = _setup(n=24)
     pool, _ = RHM.split(2048, 10, seed=1)
     rows = torch.arange(24)
-    ctx = StepContext(rhm=RHM, batch=pool[rows], pool=pool, rows=rows)
+    ctx = _ctx(pool, rows=rows)
     rule = rules.get("vicreg", views_from="train", view_level="matched")
     rule.prepare(net)
     for level in (1, 2):
-        partner = rule._view(ctx, level)
+        partner = rule.partners(ctx, level)
         assert torch.equal(partner.latents[level], pool[rows].latents[level])
         assert set(RHM.index(partner)) <= set(RHM.index(pool))       # no new inputs
     x = ps.one_hot(pool[rows].x, RHM.v, torch.float64)
@@ -339,8 +367,102 @@ def test_readout_step_on_cached_fields_equals_a_forward_pass():
     from plastisim.rules.layerwise import readout_step
     from plastisim.metrics import readout_fields
     net, x, y, _ = _setup()
-    direct = readout_step(net, x, y)
-    cached = readout_step(net, x, y, readout_fields(net, x, batch_size=7))
+    direct = readout_step(net, net.weights(), Batch(x, y))
+    cached = readout_step(net, net.weights(), Batch(x, y, readout_fields(net, x, batch_size=7)))
     torch.testing.assert_close(cached.updates["readout"], direct.updates["readout"],
                                rtol=1e-12, atol=0)
     torch.testing.assert_close(cached.loss, direct.loss, rtol=1e-12, atol=0)
+
+
+def test_readout_phase_matches_autograd_on_fields_and_forward():
+    """The readout phase trains the readout alone: −∇ of its cross-entropy on h̄_L."""
+    from plastisim.metrics import readout_fields
+    net, x, y, ctx = _setup()
+    rule = _rule("clapp", "siblings")
+    rule.prepare(net)
+    errors = assert_rule_matches_autograd(rule, net, x, y, ctx, phase="readout", rtol=1e-10)
+    assert set(errors) == {"readout"}
+    step = rule.step(net, net.weights(), rule.state,
+                     Batch(x, y, readout_fields(net, x)), {}, "readout")
+    assert set(step.updates) == {"readout"} and step.signals["logits"].shape == (len(y), 8)
+
+
+def _pure_cases():
+    """clapp on siblings (pair signs drawn), lpl on siblings with a linear predictor (running
+    statistics): the two kinds of state a step reads and returns."""
+    return [pytest.param("clapp", {}, id="clapp-siblings"),
+            pytest.param("lpl", {"predictor": "linear"}, id="lpl-siblings-linear")]
+
+
+def _warmed(name, params, seed=0):
+    """A rule on siblings after one step (so that LPL has running statistics), with the
+    network, the next step's batch and draws."""
+    net, x, y, ctx = _setup(seed=seed)
+    rule = _rule(name, "siblings", seed=seed, **params)
+    rule.prepare(net)
+    _warm(rule, net, x, y, ctx, steps=1)
+    return rule, net, Batch(x, y), rule.draw(ctx)
+
+
+@pytest.mark.parametrize("name,params", _pure_cases())
+def test_local_step_compiles_without_graph_breaks(name, params):
+    rule, net, batch, draws = _warmed(name, params)
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(
+        lambda w, s, b, d: rule.step(net, w, s, b, d, "local"))(
+            net.weights(), rule.state, batch, draws)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("name,params", _pure_cases())
+def test_local_step_maps_over_members(name, params):
+    """vmap of the step over 2 stacked members (own weights, state and draws; one batch)
+    equals each member's step alone."""
+    members = [_warmed(name, params, seed) for seed in (0, 1)]
+    batch = members[0][2]
+    net = members[0][1]
+
+    def stack(trees):
+        return torch.utils._pytree.tree_map(lambda *t: torch.stack(t), *trees)
+
+    weights = stack([m[1].weights() for m in members])
+    state = stack([m[0].state for m in members])
+    draws = stack([m[3] for m in members])
+    mapped = torch.func.vmap(lambda w, s, d: members[0][0].step(net, w, s, batch, d, "local"))(
+        weights, state, draws)
+    for k, (rule, member_net, _, member_draws) in enumerate(members):
+        alone = rule.step(member_net, member_net.weights(), rule.state, batch, member_draws,
+                          "local")
+        for part in ("updates", "running", "signals"):
+            got, expected = getattr(mapped, part), getattr(alone, part)
+            assert set(got) == set(expected), part
+            for key in expected:
+                assert torch.allclose(got[key][k], expected[key], rtol=1e-12, atol=1e-15), \
+                    (part, key)
+        assert torch.allclose(mapped.loss[k], alone.loss, rtol=1e-12, atol=1e-15)
+
+
+def test_lpl_traces_of_a_smaller_batch_keep_the_other_streams():
+    """LPL's running traces: a smaller batch (the last of an epoch) updates the first B
+    streams' traces and returns the others unchanged; a larger batch re-initialises them."""
+    net, x, y, ctx = _setup(n=24)
+    rule = _rule("lpl", "siblings")
+    rule.prepare(net)
+    _warm(rule, net, x, y, ctx, steps=1)
+    stored = rule.state.running
+    assert set(stored) == {"mean1", "var1", "mean2", "var2", "mean3", "var3"}
+    assert all(t.shape[0] == 24 for t in stored.values())
+    small = rule.step(net, net.weights(), rule.state, Batch(x[:10], y[:10]), {}, "local")
+    for key, t in small.running.items():
+        assert t.shape == stored[key].shape and t[10:].equal(stored[key][10:]), key
+        assert not t[:10].equal(stored[key][:10]), key
+    alone = rule.step(net, net.weights(), rule.state._replace(
+        running={k: t[:10] for k, t in stored.items()}), Batch(x[:10], y[:10]), {}, "local")
+    for key, t in alone.running.items():
+        assert small.running[key][:10].equal(t), key
+    net2, x2, y2, _ = _setup(n=40)
+    large = rule.step(net, net.weights(), rule.state, Batch(x2, y2), {}, "local")
+    fresh = rule.step(net, net.weights(), RuleState(), Batch(x2, y2), {}, "local")
+    for key, t in large.running.items():
+        assert t.shape[0] == 40 and t.equal(fresh.running[key]), key

@@ -41,11 +41,11 @@ def test_patches_fold_inverts_unfold():
     pre = NeuronGroup("pre", 3, 8)
     x = torch.arange(2 * 3 * 8.0).reshape(2, 3, 8)
     conn = Patches(2)
-    fields = conn.unfold(x)
+    fields = conn.unfold(x.transpose(1, 2))              # rows (B, P, C) in
     assert fields.shape == (2, 4, 6)
     # patch 1 = positions 2, 3; fan-in ordered (position in patch, channel)
     assert torch.equal(fields[0, 1], torch.tensor([2.0, 10, 18, 3, 11, 19]))
-    assert torch.equal(conn.fold(fields, pre), x)
+    assert torch.equal(conn.fold(fields, pre), x.transpose(1, 2))
 
 
 @pytest.mark.parametrize("shared", [True, False])

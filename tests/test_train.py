@@ -55,27 +55,29 @@ def test_evaluation_epochs_are_log_spaced_and_bounded():
 
 
 def test_the_train_bench_gives_local_rules_the_training_set(monkeypatch):
-    """plastisim.bench.train steps a rule with the context plastisim.train builds: the training
-    set as ``pool`` and the batch's ``rows`` in it (layerwise rules draw partners there)."""
+    """plastisim.bench.train draws a rule's random numbers with the context plastisim.train
+    gives: the training set as ``pool`` and the batch's ``rows`` in it (layerwise rules draw
+    partners there)."""
     from plastisim.bench import train as bench
 
     contexts, get = [], rules.get
 
     def spying_get(name, **params):
         rule = get(name, **params)
-        step = rule.step
+        draw = rule.draw
 
-        def recorded(net, x, y, ctx=None, *args):
+        def recorded(ctx, *args, **kwargs):
             contexts.append(ctx)
-            return step(net, x, y, ctx, *args)
-        rule.step = recorded if getattr(rule, "phases", ("joint",))[0] == "local" else step
+            return draw(ctx, *args, **kwargs)
+        if rule.phases[0] == "local":
+            rule.draw = recorded
         return rule
 
     monkeypatch.setattr(bench.rules, "get", spying_get)
     out = bench.bench_train(widths=(8,), rule_names=("bp", "vicreg"), repeats=1, inner=1)
     assert [row["rule"] for row in out["rows"] if "rule" in row] == ["bp", "vicreg"]
     rhm = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
-    assert contexts and all(c is contexts[0] for c in contexts)
+    assert contexts and all(c.pool is contexts[0].pool for c in contexts)
     ctx = contexts[0]
     assert len(ctx.pool) == 4 * rhm.n_star and ctx.rows.tolist() == list(range(128))
-    assert torch.equal(ctx.batch.x, ctx.pool.x[ctx.rows])
+    assert ctx.batch_size == 128 and ctx.rhm is not None

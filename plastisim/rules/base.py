@@ -1,19 +1,33 @@
-"""What every rate rule of the RHM returns from one step, and the interface it follows.
+r"""The contract of a rate rule: pure functions of tensors under a thin object.
 
-A rule is an object with
+A rate rule of the RHM is an object holding its parameters (a frozen dataclass, ``params``),
+the phases it trains in (``phases``) and, between runs, its tensors (``state``). Its maths are
+three methods that read and write nothing but their arguments:
 
-    prepare(net)            draw what it keeps fixed (random feedback, predictors...)
-    step(net, x, y) -> StepResult
+    init(net)                               -> RuleState    its own tensors, drawn once
+    draw(ctx)                               -> draws        the random numbers of one step
+    step(net, weights, state, batch, draws, phase) -> StepResult
 
-``StepResult.updates[name]`` is the update *direction* of projection ``name`` — the three-factor
-product M · post · pre, already reduced over the batch (mean) and positions (sum, when shared) —
-so that the training loop applies Δw = η · updates[name] through SGD (momentum, weight decay).
-For a rule derived from a loss, updates = −∇_w loss (checked against autograd in the tests).
+``net`` is read for its structure only (connectivity, scales, sizes), never for its tensors:
+the weights come in ``weights`` ({projection: w}), so that the same step runs for one network,
+for E networks mapped over a leading member axis (``torch.func.vmap``) and under
+``torch.compile``. Random numbers are drawn outside the step from the member's own generator
+(``draw``), so that member k's stream does not depend on how many members train with it.
+
+``StepResult.updates[name]`` is the update *direction* of every tensor the phase trains — the
+three-factor product M · post · pre, reduced over the batch (mean) and positions (sum, when
+shared) — and the training loop applies Δw = η · updates[name] through SGD (momentum, weight
+decay). For a rule derived from a loss, ``loss(...)`` is that loss as a differentiable function
+of the same arguments, and updates = −∇ loss (checked against autograd in the tests:
+``plastisim.testing.assert_rule_matches_autograd``).
+
+Phases: ``("joint",)`` (every projection at once: bp and the feedback family) or
+``("local", "readout")`` (the layerwise rules: hidden layers and the rule's learned tensors on
+their own losses, then the readout on the frozen representation).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -22,12 +36,55 @@ from torch import Tensor
 LR_SCALES = ("width", "none")     # η = lr · width (the PRX mean-field scaling) or η = lr
 
 
-@dataclass
-class StepResult:
-    loss: Tensor                              # scalar, detached
-    updates: dict[str, Tensor]                # update direction per projection (shape of w)
-    logits: Tensor | None = None              # (B, n_c) when the rule runs the readout
-    signals: dict[str, Tensor] = field(default_factory=dict)   # recordable extras
+class RuleState(NamedTuple):
+    """A rule's own tensors (a pytree: stacked along the member axis for an ensemble)."""
+
+    learned: dict[str, Tensor] = {}    # trained with the weights in the local phase (predictors)
+    fixed: dict[str, Tensor] = {}      # drawn once, never changed (random feedback B, D_l)
+    running: dict[str, Tensor] = {}    # returned new by every step (running statistics)
+
+
+class Batch(NamedTuple):
+    """The tensors one step reads: inputs, labels, and the readout's receptive fields."""
+
+    x: Tensor                          # (B, v, S) one-hot inputs (positions-major)
+    y: Tensor                          # (B,) labels
+    fields: Tensor | None = None       # (B, 1, C) h̄_L of x, when the layers below are frozen
+
+
+class StepResult(NamedTuple):
+    loss: Tensor                              # scalar
+    updates: dict[str, Tensor]                # update direction per trained tensor (shape of w)
+    running: dict[str, Tensor] = {}           # the rule's new running state
+    signals: dict[str, Tensor] = {}           # recordable extras: "logits", "rate:<group>"
+
+
+class DrawContext(NamedTuple):
+    """What ``draw`` may read, on the host: the batch's size and rows, the training set and
+    the RHM (for rules that build synonym views: an oracle pairing), the device and dtype."""
+
+    batch_size: int
+    device: torch.device
+    dtype: torch.dtype
+    rows: Tensor | None = None     # indices of the batch's rows in ``pool``
+    pool: Any = None               # the training set (RHMBatch)
+    rhm: Any = None
+
+
+class Rule(Protocol):
+    """A rate rule (module docstring). ``state`` is what ``prepare`` drew, and after training
+    the member's final tensors (written back by the training loop)."""
+
+    params: Any
+    phases: tuple[str, ...]
+    state: RuleState
+
+    def init(self, net) -> RuleState: ...
+
+    def draw(self, ctx: DrawContext) -> dict[str, Tensor]: ...
+
+    def step(self, net, weights: dict[str, Tensor], state: RuleState, batch: Batch,
+             draws: dict[str, Tensor], phase: str) -> StepResult: ...
 
 
 def cross_entropy_error(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -38,21 +95,32 @@ def cross_entropy_error(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     return -(log_p * onehot).sum(1).mean(), log_p.exp() - onehot
 
 
-@dataclass
-class StepContext:
-    """What a rule may know besides (x, y): the RHM and the batch's rows, to build views."""
+def trained_names(net, state: RuleState, phase: str) -> list[str]:
+    """The tensors a phase trains: every projection ("joint"), the hidden projections and the
+    rule's learned tensors ("local"), or the readout alone ("readout")."""
+    names = list(net.synapses)
+    if phase == "readout":
+        return ["readout"]
+    if phase == "local":
+        return [n for n in names if n != "readout"] + list(state.learned)
+    return names
 
-    rhm: object = None
-    batch: object = None            # RHMBatch of the rows of x
-    step: int = 0
-    pool: object = None             # the whole training set (RHMBatch)
-    rows: object = None             # indices of the rows of x in ``pool``
-    fields: Tensor | None = None    # the readout's receptive fields of x (frozen layers below)
 
+class RuleObject:
+    """The thin object every rate rule of plastisim is (mix in with a dataclass holding
+    ``params``): ``prepare(net)`` draws the state with ``init``; no random draws by default."""
 
-class Rule(Protocol):
-    params: object
+    phases: tuple[str, ...] = ("joint",)
+    state: RuleState = RuleState()
 
-    def prepare(self, net) -> None: ...
+    def prepare(self, net) -> RuleState:
+        """``state = init(net)``: the rule's own tensors for this network, drawn afresh."""
+        self.state = self.init(net)
+        return self.state
 
-    def step(self, net, x: Tensor, y: Tensor) -> StepResult: ...
+    def init(self, net) -> RuleState:
+        return RuleState()
+
+    def draw(self, ctx: DrawContext) -> dict[str, Tensor]:
+        return {}
+

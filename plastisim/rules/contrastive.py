@@ -14,8 +14,9 @@ rolled by one). The gradient is a three-factor product with the global modulator
     ΔW  = η γ t cᵀ/(C B P)      Hebbian predictor update gated by γ
 
 (then Δw = −η c_l (G ⊙ f'(a)) ⊗ u, rules/layerwise.py). ``clapp`` draws, per stream and step,
-either a positive or a negative pair (probability 1/2), as CLAPP's alternation; ``clapp_s``
-uses both every step.
+either a positive or a negative pair (probability 1/2), as CLAPP's alternation (``draw``: a
+sign ±1 per stream and trained layer, ``"sign<l>"``); ``clapp_s`` uses both every step. The
+predictors W are the rule's learned tensors (``state.learned["pred<l>"]``).
 
 Layerwise InfoNCE (Oord et al. 2018; Löwe et al. 2019, Greedy InfoMax): scores
 S_{bk} = t_bᵀ W c_k / (C τ) over every context k of the batch, ℓ = −(1/BP) Σ log softmax_k S_{bk}
@@ -33,6 +34,7 @@ from torch import Tensor
 
 from ..network import Network
 from ..validate import checked, nonnegative, positive
+from .base import DrawContext, RuleState
 from .layerwise import LayerwiseParams, LayerwiseRule, channel_map, channel_outer
 from .registry import RuleInfo, register
 
@@ -64,24 +66,38 @@ def infonce_loss(c: Tensor, t: Tensor, W: Tensor, tau: float) -> Tensor:
 
 @dataclass
 class ContrastiveRule(LayerwiseRule):
-    """CLAPP, CLAPP-s or InfoNCE (``kind``) with one predictor per hidden layer."""
+    """CLAPP, CLAPP-s or InfoNCE (``kind``) with one predictor per hidden layer, learned:
+    ``state.learned["pred<l>"]``. CLAPP draws its pair signs (``draws["sign<l>"]``)."""
 
     kind: str = "clapp"
 
-    def prepare(self, net: Network) -> None:
-        super().prepare(net)
-        self.predictors = {}
+    def init(self, net: Network) -> RuleState:
+        """The predictors W (C × C per hidden layer, N(0, pred_init_std²)), drawn from the
+        rule's generator after seeding it."""
+        super().init(net)
+        learned = {}
         for l, group in enumerate(net.hidden):
             W = self.params.pred_init_std * torch.randn(group.channels, group.channels,
                                                         generator=self.generator,
                                                         dtype=torch.float64)
-            self.predictors[f"pred{l + 1}"] = W.to(device=net.device, dtype=net.dtype)
+            learned[f"pred{l + 1}"] = W.to(device=net.device, dtype=net.dtype)
+        return RuleState(learned=learned)
 
-    def extra_parameters(self) -> dict[str, Tensor]:
-        return self.predictors
+    def rule_draws(self, ctx: DrawContext) -> dict[str, Tensor]:
+        """CLAPP: +1 (positive) or −1 (negative) per stream, (B,) for every trained layer in
+        order (``"sign<l>"``); none for CLAPP-s and InfoNCE."""
+        if self.kind != "clapp":
+            return {}
+        return {f"sign{l + 1}": (torch.randint(2, (ctx.batch_size,), generator=self.generator)
+                                 .to(ctx.device) * 2 - 1)
+                for l, kind in enumerate(self.kinds) if kind != "frozen"}
 
-    def layer_signals(self, l: int, c: Tensor, t: Tensor):
-        W = self.predictors[f"pred{l + 1}"]
+    def _sign(self, l: int, draws: dict[str, Tensor]) -> Tensor | None:
+        return draws[f"sign{l + 1}"] if self.kind == "clapp" else None
+
+    def layer_signals(self, l: int, c: Tensor, t: Tensor, state: RuleState,
+                      draws: dict[str, Tensor]):
+        W = state.learned[f"pred{l + 1}"]
         C, B, P = W.shape[0], c.shape[0], c.shape[-1]
         if self.kind == "infonce":
             return self._infonce(l, c, t, W)
@@ -91,7 +107,7 @@ class ContrastiveRule(LayerwiseRule):
         u_pos, u_neg = (t * pred).sum(1) / C, (t_neg * pred).sum(1) / C       # (B, P)
         hinge_pos, hinge_neg = torch.relu(1 - u_pos), torch.relu(1 + u_neg)
         g_pos, g_neg = (u_pos < 1).to(c.dtype), -(u_neg > -1).to(c.dtype)
-        sign = self._pair_signs(B, c.device)
+        sign = self._sign(l, draws)
         if sign is not None:       # one pair per stream: positive or negative
             pick = (sign > 0).to(c.dtype)[:, None]
             g_pos, g_neg = g_pos * pick, g_neg * (1 - pick)
@@ -103,31 +119,14 @@ class ContrastiveRule(LayerwiseRule):
         gated_t = g_pos[:, None] * t + g_neg[:, None] * t_neg          # γ-gated targets
         G_c = channel_map(W.T, gated_t).mul_(-1 / (C * P))
         dW = channel_outer(gated_t, c).div_(C * B * P)
-        return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}
+        return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}, {}
 
-    def _pair_signs(self, B: int, device) -> Tensor | None:
-        """CLAPP: +1 (positive) or −1 (negative) per stream; None for CLAPP-s and InfoNCE.
-
-        Taken from ``drawn`` when an ensemble has drawn them (``step_draws``), else drawn here.
-        """
-        if self.kind != "clapp":
-            return None
-        if self.drawn:
-            return self.drawn.pop(0)
-        return torch.randint(2, (B,), generator=self.generator).to(device) * 2 - 1
-
-    def step_draws(self, batch_size: int, device) -> list[Tensor]:
-        """The random numbers one local step draws, in the order it draws them: CLAPP's pair
-        signs of every trained layer (grammar-free pairings; views draw more)."""
-        trained = sum(kind != "frozen" for kind in self.kinds)
-        return [self._pair_signs(batch_size, device) for _ in range(trained)] \
-            if self.kind == "clapp" else []
-
-    def layer_loss(self, l: int, c: Tensor, t: Tensor) -> Tensor:
-        W = self.predictors[f"pred{l + 1}"]
+    def layer_loss(self, l: int, c: Tensor, t: Tensor, state: RuleState,
+                   draws: dict[str, Tensor]) -> Tensor:
+        W = state.learned[f"pred{l + 1}"]
         if self.kind == "infonce":
             return infonce_loss(c, t, W, self.params.temperature)
-        return clapp_loss(c, t, W, self._pair_signs(c.shape[0], c.device))
+        return clapp_loss(c, t, W, self._sign(l, draws))
 
     def _infonce(self, l: int, c: Tensor, t: Tensor, W: Tensor):
         C, B, P = W.shape[0], c.shape[0], c.shape[-1]
@@ -140,7 +139,7 @@ class ContrastiveRule(LayerwiseRule):
         G_t = torch.einsum("pbk,kip->bip", D, torch.einsum("ij,kjp->kip", W, c))
         G_c = torch.einsum("pbk,bjp->kjp", D, torch.einsum("ij,bip->bjp", W, t))
         dW = -torch.einsum("pbk,bip,kjp->ij", D, t, c) / B
-        return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}
+        return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}, {}
 
 
 @dataclass

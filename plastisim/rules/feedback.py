@@ -29,17 +29,18 @@ weight decay is applied by the training loop.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..network import Network
+from ..network import Network, layer_rows, logits
 from ..validate import (check_fields, checked, fraction, nonnegative, one_of, positive,
                         random_seed)
-from .base import LR_SCALES, StepResult, cross_entropy_error
+from .base import (LR_SCALES, Batch, RuleObject, RuleState, StepResult,
+                   cross_entropy_error)
 from .registry import RuleInfo, register
 
 
@@ -60,22 +61,21 @@ ErrorKind = Literal["error", "sign", "target"]
 
 
 @dataclass
-class FeedbackRule:
-    """One cell of the feedback family (module docstring): pathway × masks × error signal."""
+class FeedbackRule(RuleObject):
+    """One cell of the feedback family (module docstring): pathway × masks × error signal.
+    Its fixed random feedback (B or D_l) is ``state.fixed``."""
 
     params: FeedbackParams
     pathway: Pathway = "true"
     masks: bool = True
     error: ErrorKind = "error"
-    feedback: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
-    # --- set-up: fixed random feedback -------------------------------------------------------
-    def prepare(self, net: Network) -> None:
-        """Draw the fixed feedback matrices B (pathway "random") or D_l ("direct")."""
+    def init(self, net: Network) -> RuleState:
+        """The fixed feedback matrices B (pathway "random") or D_l ("direct")."""
         gen = torch.Generator().manual_seed(self.params.feedback_seed)
         readout = net.synapses["readout"]
         top_positions = readout.pre.positions
-        self.feedback = {}
+        fixed = {}
         for name, syn in net.synapses.items():
             if self.pathway == "random":      # drawn in the weights' kernel order
                 b = torch.randn(syn.w.shape, generator=gen, dtype=torch.float64)
@@ -88,50 +88,60 @@ class FeedbackRule:
                 b = b.permute(2, 1, 0).contiguous().permute(2, 1, 0)
             else:
                 continue
-            self.feedback[name] = b.to(device=syn.w.device, dtype=syn.w.dtype)
+            fixed[name] = b.to(device=syn.w.device, dtype=syn.w.dtype)
+        return RuleState(fixed=fixed)
 
     # --- factors ------------------------------------------------------------------------------
-    def modulators(self, net: Network, e: Tensor, y: Tensor) -> dict[str, Tensor]:
-        """M_l (B, C_l, P_l) for every projection, readout included (its M is e)."""
-        return self._factors(net, e, y)[0]
-
-    def _factors(self, net: Network, e: Tensor, y: Tensor) -> tuple[dict, dict]:
-        """(M_l, post_l = f'(a_l) ⊙ M_l) for every projection (the readout's post is e).
-
-        With masks, post_l is also the signal sent further down: it is computed once.
-        """
+    def factors(self, net: Network, weights: dict[str, Tensor], feedback: dict[str, Tensor],
+                fwd: list, e: Tensor, y: Tensor) -> tuple[dict, dict]:
+        """(M_l, post_l = f'(a_l) ⊙ M_l) of every projection as rows (B, P_l, C_l) (the
+        readout's M and post are e), from the forward pass ``fwd`` (``network.layer_rows``).
+        With masks, post_l is also the signal sent further down: it is computed once."""
         syns = list(net.synapses.values())
-        mods = {"readout": e.unsqueeze(-1)}                          # (B, n_c, 1)
+        mods = {"readout": e.unsqueeze(1)}                           # (B, 1, n_c)
         posts = dict(mods)
+        gates = {syn.name: h.sign() for syn, (_, _, h) in zip(syns[:-1], fwd)}  # relu' = H(a)
         if self.pathway == "direct":
             signal = {"error": e, "sign": torch.sign(e),
                       "target": -F.one_hot(y, e.shape[1]).to(e.dtype)}[self.error]
             for syn in syns[:-1]:
-                D = self.feedback[syn.name]                         # (C, P, n_c)
+                D = feedback[syn.name]                              # (C, P, n_c)
                 # (n_c, P·C), a contiguous view of D_l alone; contiguous() keeps it so for a
                 # member of an ensemble, whose stacked D_l is (C, P, n_c)-major: with P = 1 the
                 # reshape would be a transposed view there, which some BLAS kernels round
                 # differently from the single network's product
                 m = signal @ D.permute(2, 1, 0).reshape(D.shape[2], -1).contiguous()  # (B, P·C)
-                mods[syn.name] = m.view(-1, D.shape[1], D.shape[0]).transpose(1, 2)
-                posts[syn.name] = syn.post.gate() * mods[syn.name]
+                mods[syn.name] = m.view(-1, D.shape[1], D.shape[0])                 # rows
+                posts[syn.name] = gates[syn.name] * mods[syn.name]
             return mods, posts
         delta = mods["readout"]
         for upper, lower in zip(syns[::-1], syns[-2::-1]):          # top-down
-            down = upper.transpose(delta, self.feedback.get(upper.name))   # (B, C_l, P_l)
+            back = feedback[upper.name] if self.pathway == "random" else weights[upper.name]
+            down = upper.transpose_rows(delta, back)                # (B, P_l, C_l)
             mods[lower.name] = down
-            posts[lower.name] = lower.post.gate() * down
+            posts[lower.name] = gates[lower.name] * down
             delta = posts[lower.name] if self.masks else down
         return mods, posts
 
-    def step(self, net: Network, x: Tensor, y: Tensor) -> StepResult:
+    def step(self, net: Network, weights: dict[str, Tensor], state: RuleState, batch: Batch,
+             draws: dict[str, Tensor], phase: str = "joint") -> StepResult:
         """Forward, modulators, and the three-factor update direction of every projection."""
-        logits = net.forward(x)
-        loss, e = cross_entropy_error(logits, y)
-        _, posts = self._factors(net, e, y)
-        updates = {name: syn.outer(posts[name], syn.fields).mul_(-syn.scale)
-                   for name, syn in net.synapses.items()}
-        return StepResult(loss=loss.detach(), updates=updates, logits=logits.detach())
+        fwd = layer_rows(net, weights, batch.x.transpose(1, 2))
+        logits = fwd[-1][1].reshape(batch.x.shape[0], -1)
+        loss, e = cross_entropy_error(logits, batch.y)
+        _, posts = self.factors(net, weights, state.fixed, fwd, e, batch.y)
+        syns = net.synapses.values()
+        updates = {syn.name: syn.outer_rows(posts[syn.name], u).mul_(-syn.scale)
+                   for syn, (u, _, _) in zip(syns, fwd)}
+        rates = {f"rate:{syn.post.name}": h.transpose(1, 2) for syn, (_, _, h) in zip(syns, fwd)}
+        return StepResult(loss=loss.detach(), updates=updates,
+                          signals={"logits": logits.detach(), **rates})
+
+    def loss(self, net: Network, weights: dict[str, Tensor], state: RuleState, batch: Batch,
+             draws: dict[str, Tensor], phase: str = "joint") -> Tensor:
+        """The cross-entropy of the network's logits: the loss whose −∇ the step of ``bp``
+        (true weights, masks kept) equals; the other rules of the family follow no loss."""
+        return cross_entropy_error(logits(net, weights, batch.x), batch.y)[0]
 
 
 _FAMILY = {

@@ -19,7 +19,8 @@ Pairs on the RHM (docs/ssl.md), ``rule.pairs``:
   level its receptive field spans; or an integer 1..L−1). Level 0 would pair inputs by label:
   that is the supervised ``supcon`` baseline, refused here. ``views_from = "train"`` (default)
   takes the partner among the training inputs, "sampler" draws a new input (an oracle either
-  way: it knows the latent tree).
+  way: it knows the latent tree). The partners are drawn by ``draw`` (which needs the RHM,
+  the training set and the batch's rows: ``DrawContext.rhm``, ``.pool``, ``.rows``).
 * grammar-free (rules/pairings.py; only the input itself): ``siblings`` (even position ->
   the odd sibling position of the same input), ``cpc`` (position p -> p + ``cpc_offset``);
   a layer with too few positions for them uses ``top_layer``: "halves" (two dendritic
@@ -29,21 +30,29 @@ Pairs on the RHM (docs/ssl.md), ``rule.pairs``:
 Training has two phases (``phases``): "local" (every layer on its own loss, simultaneously),
 then "readout": the linear readout on the frozen top layer by the delta rule
 Δβ = −η c_out e ⊗ h̄_L (the cross-entropy gradient of the readout alone).
+
+The contract is rules/base.py's: ``init(net)`` seeds the rule's generator and draws its learned
+tensors (predictors, ``state.learned["pred<l>"]``); ``draw(ctx)`` takes one step's random
+numbers on the host (views: the partner inputs ``"view<level>"``, one-hot (B, v, S); CLAPP:
+the pair signs ``"sign<l>"``); ``step`` and ``loss`` are pure functions of the weights, the
+state (LPL's traces are ``state.running``) and the draws, for ``torch.func.vmap`` over members
+and ``torch.compile``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from ..errors import impossible
-from ..network import Network
+from ..errors import ConfigError, impossible
+from ..network import Network, layers
 from ..rhm import one_hot
 from ..synapses import positions_outer, rows_times
 from ..validate import (Check, check_fields, checked, fraction, integer, is_integer, nonnegative,
                         one_of, positive, random_seed)
-from .base import LR_SCALES, StepContext, StepResult, cross_entropy_error
+from .base import (LR_SCALES, Batch, DrawContext, RuleObject, RuleState, StepResult,
+                   cross_entropy_error)
 from .pairings import (PAIRS, TOP_LAYERS, Pair, half_masks, halves_pair, layer_kinds,
                        positional_pair)
 
@@ -96,106 +105,82 @@ def view_levels(params: LayerwiseParams, L: int, depth: int) -> list[int]:
 
 
 @dataclass
-class LayerwiseRule:
+class LayerwiseRule(RuleObject):
     """Base of the layerwise rules: pairs, forward passes, encoder update, readout phase.
 
-    Subclasses implement ``layer_signals(l, c, t) -> (loss, G, G2, extra)``: the loss of layer
-    l for the pair's rates (``Pair.rates``), G = B ∂ℓ/∂c and G2 = B ∂ℓ/∂t (None when t gets no
-    gradient), and updates of the rule's own parameters (e.g. predictors) keyed by name.
+    ``init`` seeds the rule's generator (``params.seed``: views, CLAPP's pair signs, the
+    predictors' initialisation) and fixes each hidden layer's pairing (``kinds``); ``draw``
+    takes a step's random numbers from that generator (the partner inputs of views, CLAPP's
+    signs); ``step`` and ``loss`` are pure (rules/base.py).
+
+    Subclasses implement ``layer_signals(l, c, t, state, draws) -> (loss, G, G2, learned,
+    running)``: the loss of layer l for the pair's rates (``Pair.rates``), G = B ∂ℓ/∂c and
+    G2 = B ∂ℓ/∂t (None when t gets no gradient), the update directions of the rule's learned
+    tensors of that layer (e.g. its predictor) and its new running state, keyed by name; and
+    ``layer_loss(l, c, t, state, draws)``: ℓ_l as a differentiable function of the same
+    arguments (its −∇ is what ``layer_signals`` gives).
     """
 
     params: LayerwiseParams
-    phases: tuple[str, ...] = ("local", "readout")
-    state: dict = field(default_factory=dict, repr=False)
-    generator: torch.Generator | None = field(default=None, repr=False)
-    #: random numbers of the next step drawn beforehand (an ensemble's members: ``step_draws``)
-    drawn: list[Tensor] = field(default_factory=list, repr=False)
+    phases = ("local", "readout")
+    # host-side configuration, set by ``init`` (not dataclass fields)
+    generator = None          # torch.Generator of the rule's draws
+    kinds = ()                # each hidden layer's pairing (``layer_kinds``)
+    depth = 0                 # the number of hidden layers
 
-    def prepare(self, net: Network) -> None:
-        """Seed the rule's generator; fix each hidden layer's pairing (``layer_kinds``) and the
-        child masks of the layers paired by halves (refused where they do not apply)."""
+    def init(self, net: Network) -> RuleState:
+        """Seed the rule's generator; fix each hidden layer's pairing (``layer_kinds``),
+        refusing the halves where they do not apply. No tensors of its own here (subclasses
+        add their predictors)."""
         self.generator = torch.Generator().manual_seed(self.params.seed)
-        self.state = {}
+        self._groups = {}                 # views from the training set: its grouping by level
         p, hidden = self.params, list(net.synapses.values())[:-1]
-        self.kinds = layer_kinds(p.pairs, p.top_layer, p.cpc_offset,
-                                 [syn.post.positions for syn in hidden])
-        self.masks = {l: half_masks(syn) for l, (syn, kind) in enumerate(zip(hidden, self.kinds))
-                      if kind == "halves"}
-
-    # --- pairs ----------------------------------------------------------------------------------
-    def _forward_rates(self, net: Network, x: Tensor, weights: dict | None = None,
-                       depth: int | None = None, keep: bool = False
-                       ) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """(u, a, h) of the first ``depth`` hidden layers (default: all) for inputs x, without
-        touching the readout.
-
-        ``weights`` replaces the synapses' weights (autograd checks); each layer's input is
-        then detached, so that a layer's loss reaches only its own weights. ``keep``: the
-        groups take these drives and rates as their state (what a Monitor records).
-        """
-        out, h = [], x
-        hidden = list(net.synapses.values())[:-1]
-        for syn in hidden[:len(hidden) if depth is None else depth]:
-            u = syn.unfold(h if weights is None else h.detach())
-            a = syn.drive(u, None if weights is None else weights[syn.name])
-            h = torch.relu(a)
-            if keep and weights is None:
-                syn.post.integrate(a, h)
-            out.append((u, a, h))
-        return out
-
-    def pairs(self, net: Network, x: Tensor, ctx: StepContext | None,
-              weights: dict | None = None) -> list[Pair | None]:
-        """The ``Pair`` of every hidden layer (None: a frozen layer). Grammar-free pairings
-        read x alone; only views read ``ctx`` (the RHM, the batch's latents)."""
-        layers = self._forward_rates(net, x, weights, keep=True)
-        if self.params.pairs == "views":
-            return self._view_pairs(net, x, ctx, layers, weights)
-        hidden, out = list(net.synapses.values())[:-1], []
-        for l, ((u, a, h), kind) in enumerate(zip(layers, self.kinds)):
-            syn = hidden[l]
+        self.depth = len(hidden)
+        self.kinds = tuple(layer_kinds(p.pairs, p.top_layer, p.cpc_offset,
+                                       [syn.post.positions for syn in hidden]))
+        for syn, kind in zip(hidden, self.kinds):
             if kind == "halves":
-                w = None if weights is None else weights[syn.name]
-                out.append(halves_pair(syn, u, self.masks[l], w))
-            elif kind in ("siblings", "cpc"):
-                out.append(positional_pair(kind, u, a, h, self.params.cpc_offset))
-            else:
-                out.append(None)                  # "frozen"
-        return out
+                half_masks(syn)           # a one-line ConfigError without two children
+        return RuleState()
 
-    def _view_pairs(self, net: Network, x: Tensor, ctx: StepContext, layers: list,
-                    weights: dict | None) -> list[Pair]:
-        rhm = ctx.rhm
-        levels = self.levels(rhm.L, len(layers))
-        views: dict[int, list] = {}
-        for level in sorted(set(levels)):
-            # a view only travels up to the deepest layer that pairs with it
-            depth = 1 + max(l for l, used in enumerate(levels) if used == level)
-            x2 = one_hot(self._view(ctx, level).x, rhm.v, x.dtype).to(x.device)
-            views[level] = self._forward_rates(net, x2, weights, depth)
-        return [Pair("views", *layer, *views[level][l])
-                for l, (layer, level) in enumerate(zip(layers, levels))]
+    # --- draws (host side) ----------------------------------------------------------------------
+    def draw(self, ctx: DrawContext, phase: str = "local") -> dict[str, Tensor]:
+        """The random numbers of one local step, from ``generator`` in the order the rule has
+        always drawn them: the partner inputs of views, one level at a time (``"view<level>"``,
+        one-hot (B, v, S) in ``ctx.dtype`` on ``ctx.device``), then the rule's own
+        (``rule_draws``). The readout phase draws nothing."""
+        if phase == "readout":
+            return {}
+        draws = {}
+        if self.params.pairs == "views":
+            rhm = _needed(ctx, "rhm")
+            for level in sorted(set(self.levels(rhm.L, self.depth))):
+                draws[f"view{level}"] = one_hot(self.partners(ctx, level).x, rhm.v,
+                                                ctx.dtype).to(ctx.device)
+        draws.update(self.rule_draws(ctx))
+        return draws
 
-    def _view(self, ctx: StepContext, level: int):
-        """The positive partner of every row: another *training* input with the same latents
-        down to ``level`` (uniform in that group, possibly the input itself; the training set
-        is ``ctx.pool``, or the batch when the context has none), or a synonym re-draw below
-        ``level`` by the RHM sampler (a new input)."""
+    def rule_draws(self, ctx: DrawContext) -> dict[str, Tensor]:
+        """The rule's own random numbers of a step, after the views (none here)."""
+        return {}
+
+    def partners(self, ctx: DrawContext, level: int):
+        """The positive partner (an RHMBatch) of every row of the batch: another *training*
+        input with the same latents down to ``level`` (uniform in that group, possibly the
+        input itself; the training set is ``ctx.pool``, the batch its rows ``ctx.rows``), or
+        a synonym re-draw below ``level`` by the RHM sampler (a new input)."""
+        pool, rows = _needed(ctx, "pool"), _needed(ctx, "rows")
         if self.params.views_from == "sampler":
             seed = int(torch.randint(2**62, (1,), generator=self.generator))
-            return ctx.rhm.resample(ctx.batch, level, seed)
-        if ctx.pool is None:                 # the batch is all the training data it knows
-            pool, rows, groups = ctx.batch, torch.arange(len(ctx.batch)), None
-        else:
-            pool, rows, groups = ctx.pool, ctx.rows, self.state.get(("groups", level))
-        if groups is None:                   # group the training set by its latents at `level`
-            _, group = torch.unique(pool.latents[level], dim=0, return_inverse=True)
+            return ctx.rhm.resample(pool[rows], level, seed)
+        cached = self._groups.get(level)
+        if cached is None or cached[0] is not pool:      # group the training set by its
+            _, group = torch.unique(pool.latents[level], dim=0, return_inverse=True)  # latents
             counts = torch.bincount(group)
-            groups = (group, torch.argsort(group, stable=True), torch.cumsum(counts, 0) - counts,
-                      counts)
-            if ctx.pool is not None:
-                self.state[("groups", level)] = groups
-        group, order, starts, counts = groups
+            cached = (pool, (group, torch.argsort(group, stable=True),
+                             torch.cumsum(counts, 0) - counts, counts))
+            self._groups[level] = cached
+        group, order, starts, counts = cached[1]
         g = group[rows]
         offset = (torch.rand(len(g), generator=self.generator, dtype=torch.float64)
                   * counts[g]).long()
@@ -205,48 +190,115 @@ class LayerwiseRule:
         """The RHM level of the views of each hidden layer."""
         return view_levels(self.params, L, depth)
 
-    # --- the rule's step ------------------------------------------------------------------------
-    def step(self, net: Network, x: Tensor, y: Tensor, ctx: StepContext | None = None,
-             phase: str = "local") -> StepResult:
+    # --- pairs (pure) ---------------------------------------------------------------------------
+    def pairs(self, net: Network, weights: dict[str, Tensor], x: Tensor,
+              draws: dict[str, Tensor], detach: bool = False) -> list[Pair | None]:
+        """The ``Pair`` of every hidden layer for inputs x (None: a frozen layer). Grammar-free
+        pairings read x alone; views read their partner inputs in ``draws``. ``detach``: every
+        layer's input is detached (a layer's loss reaches only its own weights)."""
+        fwd = layers(net, weights, x, len(net.synapses) - 1, detach)
+        return self._pairs(net, weights, fwd, draws, detach)
+
+    def _pairs(self, net: Network, weights: dict[str, Tensor], fwd: list,
+               draws: dict[str, Tensor], detach: bool) -> list[Pair | None]:
+        if self.params.pairs == "views":
+            return self._view_pairs(net, weights, fwd, draws, detach)
+        hidden, out = list(net.synapses.values())[:-1], []
+        for syn, (u, a, h), kind in zip(hidden, fwd, self.kinds):
+            if kind == "halves":
+                out.append(halves_pair(syn, u, weights[syn.name]))
+            elif kind in ("siblings", "cpc"):
+                out.append(positional_pair(kind, u, a, h, self.params.cpc_offset))
+            else:
+                out.append(None)                  # "frozen"
+        return out
+
+    def _view_pairs(self, net: Network, weights: dict[str, Tensor], fwd: list,
+                    draws: dict[str, Tensor], detach: bool) -> list[Pair]:
+        """Layer l pairs x with the partner input of its level, ``draws["view<level>"]``.
+
+        Which level each layer uses is ``levels(L, depth)``, with L = 1 + the largest level
+        drawn: "lowest" and "matched" draw level L − 1 (layer 1's), and a fixed level (an
+        integer; 0 for supcon) does not depend on L."""
+        drawn = [int(k[4:]) for k in draws if k.startswith("view") and k[4:].isdigit()]
+        if not drawn:
+            raise ConfigError("rule.pairs='views' needs the partner inputs of rule.draw(ctx) "
+                              "in the step's draws")
+        levels = self.levels(max(drawn) + 1, len(fwd))
+        views: dict[int, list] = {}
+        for level in sorted(set(levels)):
+            # a view only travels up to the deepest layer that pairs with it
+            depth = 1 + max(l for l, used in enumerate(levels) if used == level)
+            views[level] = layers(net, weights, draws[f"view{level}"], depth, detach)
+        return [Pair("views", *layer, *views[level][l])
+                for l, (layer, level) in enumerate(zip(fwd, levels))]
+
+    # --- the rule's step and loss (pure) --------------------------------------------------------
+    def step(self, net: Network, weights: dict[str, Tensor], state: RuleState, batch: Batch,
+             draws: dict[str, Tensor], phase: str = "local") -> StepResult:
+        """Local phase: every trained layer's three-factor update (zeros for frozen layers and
+        their learned tensors), the learned tensors' updates, the new running state, the
+        hidden rates of x as signals; readout phase: ``readout_step``."""
         if phase == "readout":
-            return readout_step(net, x, y, None if ctx is None else ctx.fields)
-        syns = list(net.synapses.values())
-        updates, losses = {}, []
-        for l, pair in enumerate(self.pairs(net, x, ctx)):
+            return readout_step(net, weights, batch)
+        hidden = list(net.synapses.values())[:-1]
+        fwd = layers(net, weights, batch.x, len(hidden))
+        updates, losses, running = {}, [], {}
+        for l, (syn, pair) in enumerate(zip(hidden, self._pairs(net, weights, fwd, draws,
+                                                                False))):
             if pair is None:
                 continue                          # a frozen layer
-            syn = syns[l]
-            loss, g, g2, extra = self.layer_signals(l, *pair.rates())
+            loss, g, g2, learned, new = self.layer_signals(l, *pair.rates(), state, draws)
             # Δw = −η c_l Σ_paths (G ⊙ f'(a)) ⊗ u
             (post, u), *more = pair.post_factors(g, g2)
             dw = syn.outer(post, u)
             for post, u in more:                  # the second data path (views, halves)
-                dw.add_(syn.outer(post, u))
-            updates[syn.name] = dw.mul_(-syn.scale)
-            updates.update(extra)
+                dw = dw + syn.outer(post, u)
+            updates[syn.name] = dw * -syn.scale
+            updates.update(learned)
+            running.update(new)
             losses.append(loss)
-        # what this step leaves unchanged (the readout; frozen layers)
-        for name, t in [(syn.name, syn.w) for syn in syns] + list(self.extra_parameters().items()):
+        # what this step leaves unchanged (frozen layers and their learned tensors)
+        for name, t in [(syn.name, weights[syn.name]) for syn in hidden] + \
+                list(state.learned.items()):
             if name not in updates:
                 updates[name] = torch.zeros_like(t)
-        total = torch.stack(losses).sum() if losses else torch.zeros((), dtype=x.dtype)
-        return StepResult(loss=total.detach(), updates=updates)
+        total = torch.stack(losses).sum() if losses else \
+            torch.zeros((), dtype=batch.x.dtype, device=batch.x.device)
+        rates = {f"rate:{syn.post.name}": h for syn, (_, _, h) in zip(hidden, fwd)}
+        return StepResult(loss=total.detach(), updates=updates, running=running, signals=rates)
 
-    def step_draws(self, batch_size: int, device) -> list[Tensor]:
-        """The random numbers one local step draws from ``generator``, in order (none here)."""
-        return []
+    def loss(self, net: Network, weights: dict[str, Tensor], state: RuleState, batch: Batch,
+             draws: dict[str, Tensor], phase: str = "local") -> Tensor:
+        """Σ_l ℓ_l over the trained layers, every layer's input detached (local phase), or the
+        readout's cross-entropy on the frozen layers' output (readout phase): the loss whose
+        −∇ the step's updates equal."""
+        if phase == "readout":
+            return readout_loss(net, weights, batch)
+        total = torch.zeros((), dtype=batch.x.dtype, device=batch.x.device)
+        for l, pair in enumerate(self.pairs(net, weights, batch.x, draws, detach=True)):
+            if pair is not None:                  # None: a frozen layer
+                total = total + self.layer_loss(l, *pair.rates(), state, draws)
+        return total
 
-    def layer_signals(self, l: int, z: Tensor, z2: Tensor):
+    def layer_signals(self, l: int, c: Tensor, t: Tensor, state: RuleState,
+                      draws: dict[str, Tensor]):
         raise NotImplementedError
 
-    def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
-        """ℓ_l(z, z') as a differentiable function, drawing the same randomness and reading
-        the same state as ``layer_signals`` (used by plastisim.testing)."""
+    def layer_loss(self, l: int, c: Tensor, t: Tensor, state: RuleState,
+                   draws: dict[str, Tensor]) -> Tensor:
+        """ℓ_l(c, t) as a differentiable function, reading the same draws and state as
+        ``layer_signals``."""
         raise NotImplementedError
 
-    def extra_parameters(self) -> dict[str, Tensor]:
-        """The rule's own learned tensors (predictors), updated with the weights."""
-        return {}
+
+def _needed(ctx: DrawContext, name: str):
+    """``ctx.<name>``; a one-line ConfigError when views cannot be drawn without it."""
+    value = getattr(ctx, name)
+    if value is None:
+        raise ConfigError(f"rule.pairs='views' needs the training set: the draw context has "
+                          f"no {name} (DrawContext.rhm, .pool and .rows)")
+    return value
 
 
 def channel_map(W: Tensor, x: Tensor) -> Tensor:
@@ -260,19 +312,36 @@ def channel_outer(a: Tensor, x: Tensor) -> Tensor:
     return positions_outer(a, x.transpose(1, 2))
 
 
-def readout_step(net: Network, x: Tensor, y: Tensor, fields: Tensor | None = None
-                 ) -> StepResult:
+def readout_step(net: Network, weights: dict[str, Tensor], batch: Batch) -> StepResult:
     """The delta rule on the readout only: Δβ = −η c e ⊗ h̄_L, e = softmax(z) − onehot(y).
 
-    ``fields`` (B, 1, C): the readout's receptive fields h̄_L of the rows of x when the layers
-    below are frozen and the training loop has computed them once; else a forward pass.
+    ``batch.fields`` (B, 1, C): the readout's receptive fields h̄_L of the rows of x when the
+    layers below are frozen and the training loop has computed them once; else a forward pass
+    (whose hidden rates come back as signals).
     """
-    readout = net.synapses["readout"]
-    if fields is None:
-        logits = net.forward(x)
-        fields = readout.fields
+    readout, B = net.synapses["readout"], batch.x.shape[0]
+    rates = {}
+    if batch.fields is None:
+        fwd = layers(net, weights, batch.x)
+        fields, logits = fwd[-1][0], fwd[-1][1].reshape(B, -1)
+        rates = {f"rate:{syn.post.name}": h
+                 for syn, (_, _, h) in zip(list(net.synapses.values())[:-1], fwd)}
     else:
-        logits = readout.drive(fields).reshape(x.shape[0], -1)
-    loss, e = cross_entropy_error(logits, y)
+        fields = batch.fields
+        logits = readout.drive(fields, weights["readout"]).reshape(B, -1)
+    loss, e = cross_entropy_error(logits, batch.y)
     dw = -readout.scale * readout.outer(e.unsqueeze(-1), fields)
-    return StepResult(loss=loss.detach(), updates={"readout": dw}, logits=logits.detach())
+    return StepResult(loss=loss.detach(), updates={"readout": dw},
+                      signals={"logits": logits.detach(), **rates})
+
+
+def readout_loss(net: Network, weights: dict[str, Tensor], batch: Batch) -> Tensor:
+    """The cross-entropy of the readout on the frozen h̄_L (``batch.fields`` or a forward pass
+    with every layer's input detached): −∇_β of it is ``readout_step``'s update."""
+    readout = net.synapses["readout"]
+    if batch.fields is None:
+        fields = layers(net, weights, batch.x, detach=True)[-1][0]
+    else:
+        fields = batch.fields
+    logits = readout.drive(fields.detach(), weights["readout"]).reshape(batch.x.shape[0], -1)
+    return cross_entropy_error(logits, batch.y)[0]

@@ -13,7 +13,8 @@ d = z − z̄ and running traces z̄ (mean) and σ² (variance):
 z' is the other member of the pair (the previous input of the stream: a view or a sibling),
 with a stop-gradient. The traces are neuron state, z̄ ← z̄ + (1 − e^{−1/τ})(z − z̄) and
 σ² ← σ² + (1 − e^{−1/τ})((z − z̄)² − σ²) after each step (τ in steps), initialised from the
-first batch; they are constants for the gradient. The post-synaptic factor (B ∂ℓ/∂z) is
+first batch; they are constants for the gradient, and the rule's running state (``state.running``
+"mean<l>", "var<l>": read by the step, returned new). The post-synaptic factor (B ∂ℓ/∂z) is
 
     G_i = [ (z_i − z'_i) − λ₁ d_i/(σ_i² + ξ) ] / (C P)  +  4λ₂ B Σ_{k≠i} d_k K_{ik} / (P C(C−1)(B−1))
 
@@ -42,13 +43,14 @@ Identity asks paired representations to be *equal*; a predictor only asks them t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ..network import Network
 from ..validate import checked, nonnegative, one_of, positive
+from .base import RuleState
 from .layerwise import LayerwiseParams, LayerwiseRule, channel_map, channel_outer
 from .registry import RuleInfo, register
 
@@ -141,25 +143,23 @@ def vicreg_loss(z: Tensor, z2: Tensor, p: VICRegParams, W: Tensor | None = None)
 
 @dataclass
 class PredictiveRule(LayerwiseRule):
-    """A non-contrastive rule with an optional learned predictor W_p per hidden layer."""
+    """A non-contrastive rule with an optional learned predictor W_p per hidden layer
+    (``state.learned["pred<l>"]``, initialised to the identity)."""
 
-    predictors: dict[str, Tensor] = field(default_factory=dict, repr=False)
-
-    def prepare(self, net: Network) -> None:
-        super().prepare(net)
-        self.predictors = {} if self.params.predictor == "identity" else {
+    def init(self, net: Network) -> RuleState:
+        super().init(net)
+        return RuleState(learned={} if self.params.predictor == "identity" else {
             f"pred{l + 1}": torch.eye(group.channels, dtype=net.dtype, device=net.device)
-            for l, group in enumerate(net.hidden)}
+            for l, group in enumerate(net.hidden)})
 
-    def extra_parameters(self) -> dict[str, Tensor]:
-        return self.predictors
+    @staticmethod
+    def _predictor(l: int, state: RuleState) -> Tensor | None:
+        return state.learned.get(f"pred{l + 1}")
 
-    def _predictor(self, l: int) -> Tensor | None:
-        return self.predictors.get(f"pred{l + 1}")
-
-    def _residual(self, l: int, z: Tensor, z2: Tensor) -> tuple[Tensor, Tensor | None]:
+    def _residual(self, l: int, z: Tensor, z2: Tensor, state: RuleState
+                  ) -> tuple[Tensor, Tensor | None]:
         """(r = W_p z − z', W_p) — (z − z', None) for the identity predictor."""
-        W = self._predictor(l)
+        W = self._predictor(l, state)
         return (z - z2, None) if W is None else (channel_map(W, z).sub_(z2), W)
 
     @staticmethod
@@ -170,13 +170,19 @@ class PredictiveRule(LayerwiseRule):
 
 @dataclass
 class LPLRule(PredictiveRule):
-    """LPL with per-stream running mean and variance (neuron traces) and the erratum's
-    decorrelation over the batch."""
+    """LPL with per-stream running mean and variance (neuron traces: ``state.running``,
+    "mean<l>" and "var<l>", (B, C, P) per trained layer) and the erratum's decorrelation over
+    the batch.
 
-    def layer_signals(self, l: int, z: Tensor, z2: Tensor):
+    The traces are initialised from the first batch (absent from the state) and from any batch
+    larger than the stored one; a smaller batch (the last of an epoch) uses and updates the
+    first B streams' traces and leaves the others as they were."""
+
+    def layer_signals(self, l: int, z: Tensor, z2: Tensor, state: RuleState,
+                      draws: dict[str, Tensor]):
         p, (B, C, P) = self.params, z.shape
-        mean, var = self._statistics(l, z)
-        (diff, W), d = self._residual(l, z, z2), z - mean
+        mean, var = self._statistics(l, z, state.running)
+        (diff, W), d = self._residual(l, z, z2, state), z - mean
         scaled = d / (var + p.xi)                                           # d_i / (σ_i² + ξ)
         d_squared = d.square()
         off_squared, d_off = off_diagonal_covariance(d, d_squared)
@@ -187,43 +193,54 @@ class LPLRule(PredictiveRule):
         extra = {} if W is None else {f"pred{l + 1}": channel_outer(diff, z).div_(-C * B * P)}
         G = (self._through(W, diff).sub_(scaled, alpha=p.lambda_hebb).div_(C * P)
              .add_(d_off, alpha=4 * p.lambda_decorr * B / (P * C * (C - 1) * max(B - 1, 1))))
-        # decay traces toward this step's activity
+        # decay traces toward this step's activity (new tensors: the state is not written)
         rate = 1 - math.exp(-1 / p.tau_stats)
-        self.state[l] = (mean.add_(d, alpha=rate), var.add_(d_squared - var, alpha=rate))
-        return loss.detach(), G, None, extra
+        running = {f"mean{l + 1}": torch.add(mean, d, alpha=rate),
+                   f"var{l + 1}": torch.add(var, d_squared - var, alpha=rate)}
+        for key, new in running.items():
+            stored = state.running.get(key)
+            if stored is not None and stored.shape[0] > B:     # a smaller batch: the other
+                running[key] = stored.slice_scatter(new, 0, 0, B)   # streams keep their traces
+        return loss.detach(), G, None, extra, running
 
-    def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
-        mean, var = self._statistics(l, z.detach())
-        return lpl_loss(z, z2, mean, var, self.params, self._predictor(l))
+    def layer_loss(self, l: int, z: Tensor, z2: Tensor, state: RuleState,
+                   draws: dict[str, Tensor]) -> Tensor:
+        mean, var = self._statistics(l, z.detach(), state.running)
+        return lpl_loss(z, z2, mean, var, self.params, self._predictor(l, state))
 
-    def _statistics(self, l: int, z: Tensor) -> tuple[Tensor, Tensor]:
-        stored = self.state.get(l)
-        if stored is None or stored[0].shape[0] < z.shape[0]:
+    @staticmethod
+    def _statistics(l: int, z: Tensor, running: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(z̄, σ²) of layer l for the B streams of z: the stored traces' first B rows, or
+        the batch's mean and variance when none are stored or too few."""
+        mean, var = running.get(f"mean{l + 1}"), running.get(f"var{l + 1}")
+        if mean is None or var is None or mean.shape[0] < z.shape[0]:
             # per-stream traces in the rates' memory layout (elementwise ops stay contiguous)
             mean = torch.empty_like(z).copy_(z.mean(0, keepdim=True))
             var = torch.empty_like(z).copy_(z.var(0, keepdim=True))
             return mean, var
-        return stored[0][:z.shape[0]], stored[1][:z.shape[0]]
+        return mean[:z.shape[0]], var[:z.shape[0]]
 
 
 @dataclass
 class VICRegRule(PredictiveRule):
     """VICReg-like with statistics over the streams of the batch."""
 
-    def layer_signals(self, l: int, z: Tensor, z2: Tensor):
+    def layer_signals(self, l: int, z: Tensor, z2: Tensor, state: RuleState,
+                      draws: dict[str, Tensor]):
         p, (B, C, P) = self.params, z.shape
         reg, grad = self._regulariser(z)
         reg2, grad2 = self._regulariser(z2)
-        diff, W = self._residual(l, z, z2)
+        diff, W = self._residual(l, z, z2, state)
         loss = (p.lambda_inv * diff.square().sum() / (B * C) + reg + reg2) / P
         inv = diff.mul_(2 * p.lambda_inv / C)
         # the predictor's delta rule: error × pre-synaptic rate
         extra = {} if W is None else {f"pred{l + 1}": channel_outer(inv, z).div_(-B * P)}
         grad = grad.add_(self._through(W, inv)).div_(P)
-        return loss.detach(), grad, grad2.sub_(inv).div_(P), extra
+        return loss.detach(), grad, grad2.sub_(inv).div_(P), extra, {}
 
-    def layer_loss(self, l: int, z: Tensor, z2: Tensor) -> Tensor:
-        return vicreg_loss(z, z2, self.params, self._predictor(l))
+    def layer_loss(self, l: int, z: Tensor, z2: Tensor, state: RuleState,
+                   draws: dict[str, Tensor]) -> Tensor:
+        return vicreg_loss(z, z2, self.params, self._predictor(l, state))
 
     def _regulariser(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Variance and covariance terms of one branch: (their value summed over positions,

@@ -27,7 +27,7 @@ halves pair has two data paths, so each compartment's update touches only its ow
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -39,8 +39,7 @@ PAIRS = ("views", "siblings", "cpc")
 TOP_LAYERS = ("halves", "frozen")
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
     """One layer's pair: the context path (u, a, z) and the target path (u2, a2, z2), the
     same tensors for a positional pairing, which then picks positions by two slices."""
 
@@ -61,17 +60,23 @@ class Pair:
         return self.z[..., self.context], self.z2[..., self.target]
 
     def post_factors(self, G: Tensor, G2: Tensor | None) -> list[tuple[Tensor, Tensor]]:
-        """[(G ⊙ f'(a), u), ...] per data path, G = B ∂ℓ/∂c and G2 = B ∂ℓ/∂t (or None)."""
+        """[(G ⊙ f'(a), u), ...] per data path, G = B ∂ℓ/∂c and G2 = B ∂ℓ/∂t (or None).
+        A positional pair scatters G and G2 back to their positions out of place (a position
+        may be a context and a target: their signals add)."""
         if self.context is None:
             out = [(G * (self.a > 0), self.u)]
             if G2 is not None:
                 out.append((G2 * (self.a2 > 0), self.u2))
             return out
-        grad = torch.zeros_like(self.z)             # (B, C, P), the rates' layout
-        grad[..., self.context] = G
+        grad = _scatter(torch.zeros_like(self.z), G, self.context)    # (B, C, P)
         if G2 is not None:
-            grad[..., self.target] += G2
+            grad = _scatter(grad, grad[..., self.target] + G2, self.target)
         return [(grad * (self.a > 0), self.u)]
+
+
+def _scatter(into: Tensor, src: Tensor, positions: slice) -> Tensor:
+    """``into`` with its last-axis ``positions`` replaced by ``src`` (a new tensor)."""
+    return into.slice_scatter(src, -1, positions.start, positions.stop, positions.step or 1)
 
 
 def layer_kinds(pairs: str, top_layer: str, offset: int, positions: list[int]) -> list[str]:
@@ -83,11 +88,13 @@ def layer_kinds(pairs: str, top_layer: str, offset: int, positions: list[int]) -
     return [pairs if P >= needed else top_layer for P in positions]
 
 
-def half_masks(syn: Synapses) -> tuple[Tensor, Tensor]:
+def half_masks(syn: Synapses, dtype: torch.dtype = torch.float64,
+               device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
     """(left, right) masks (K,) of the two children in the fan-in of ``syn`` (module
-    docstring); a one-line ConfigError for a connectivity without two children."""
+    docstring), built from its structure alone; a one-line ConfigError for a connectivity
+    without two children."""
     conn, pre, K = syn.connectivity, syn.pre, syn.fan_in
-    k = torch.arange(K, device=syn.w.device)
+    k = torch.arange(K, device=device)
     if isinstance(conn, Patches) and conn.s == 2:
         left = k < pre.channels                                   # k = j·C + c, j = 0
     elif isinstance(conn, Dense) and not isinstance(conn, MeanPool) and pre.positions % 2 == 0:
@@ -97,7 +104,7 @@ def half_masks(syn: Synapses) -> tuple[Tensor, Tensor]:
                          f"for {syn.name} ({conn} from {pre.positions} positions): need two "
                          "children per receptive field (Patches(s=2), or Dense from an even "
                          "number of positions); set rule.top_layer = 'frozen'")
-    return left.to(syn.w.dtype), (~left).to(syn.w.dtype)
+    return left.to(dtype), (~left).to(dtype)
 
 
 def positional_pair(kind: str, u: Tensor, a: Tensor, z: Tensor, offset: int = 1) -> Pair:
@@ -110,10 +117,10 @@ def positional_pair(kind: str, u: Tensor, a: Tensor, z: Tensor, offset: int = 1)
     return Pair(kind, u, a, z, u, a, z, context, target)
 
 
-def halves_pair(syn: Synapses, u: Tensor, masks: tuple[Tensor, Tensor],
-                w: Tensor | None = None) -> Pair:
-    """The two compartments c = f(c_l W u_left), t = f(c_l W u_right) of one layer."""
-    left, right = masks
+def halves_pair(syn: Synapses, u: Tensor, w: Tensor) -> Pair:
+    """The two compartments c = f(c_l W u_left), t = f(c_l W u_right) of one layer (weights
+    ``w``; the masks from the projection's structure, ``half_masks``)."""
+    left, right = half_masks(syn, u.dtype, u.device)
     u_left, u_right = u * left, u * right                         # (B, P, K)
     a_left, a_right = syn.drive(u_left, w), syn.drive(u_right, w)
     return Pair("halves", u_left, a_left, torch.relu(a_left),
