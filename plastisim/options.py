@@ -12,6 +12,7 @@ from enum import Enum
 
 import torch
 
+from .diskspace import DiskFullError
 from .errors import ConfigError
 from .validate import AUTO_OR_FLAG, integer, nonnegative, one_of, random_seed
 
@@ -129,3 +130,20 @@ def _where(phase: str, epoch: int) -> str:
         f"epoch {epoch} of the {phase} phase"
 
 
+def join_phase_messages(result: TrainResult, phases: tuple[str, ...]) -> None:
+    """A run of several phases that ended well: "local phase: ...; readout phase: ..."."""
+    if len(phases) > 1 and result.status in (Status.CONVERGED, Status.MAX_EPOCHS):
+        result.message = "; ".join(f"{phase} phase: {done['message']}"
+                                   for phase, done in result.phases.items())
+
+
+def record_failure(result: TrainResult, err: Exception) -> None:
+    """Status "failed": the exception's type and first line, and the step it happened at; a
+    full disk says so: "disk full (needed ~X, free Y) at step N"."""
+    lines = str(err).strip().splitlines()
+    result.status, result.error = Status.FAILED, err
+    if isinstance(err, DiskFullError):
+        result.message = f"{err.short} at step {result.steps}"
+        return
+    result.message = (f"{type(err).__name__}: {lines[0] if lines else ''} (at step "
+                      f"{result.steps})")

@@ -15,7 +15,8 @@ LAYERS = [
               "selection", "resources", "threads", "inputs", "diskspace"]),
     ("files", ["record", "live", "data"]),                # netCDF, CSV
     ("core", ["traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "options",
-              "optim", "engine", "members", "train", "monitor", "analysis", "testing"]),
+              "optim", "engine", "members", "phase", "train", "monitor", "analysis",
+              "testing"]),
     #                                            monitor, analysis: files via record
     ("studies", ["protocols", "study"]),
     ("config", ["config"]),
