@@ -1,4 +1,4 @@
-"""Benchmark: E networks in one batched pass (train_ensemble) vs E sequential train runs.
+"""Benchmark: E networks in one batched pass (train of lists) vs E sequential train runs.
 
     python analyses/bench_ensemble.py [--sizes 1 4 16 64] [--rules bp dfa clapp vicreg]
         [--widths 64 256] [--steps 30] [--repeats 3] [--device cpu] [--out runs/ensemble.json]

@@ -11,12 +11,15 @@
 # spent on it (tests/test_gpu_check.py):
 #
 #     DEVICE=cpu SIZES="1 2" WIDTHS=64 TRAIN_WIDTHS=64 PEAK_N=512 REPEATS=1 \
-#         bash analyses/gpu_check.sh
+#         ENGINE_SIZES=1 bash analyses/gpu_check.sh
 #
 #   nvidia-smi.txt     the device
 #   pytest_cuda.txt    the CUDA test cases (the `cuda`-marked parameters of tests/conftest.py)
 #   train.json         `plastisim bench train --device cuda` (training step vs hand-written torch)
 #   ensemble.json      `bench_ensemble` on cuda: E = 1, 4, 16, 64, widths 64 and 256
+#   engine.json        `plastisim bench engine` on cuda: bp at width 64, one network and E = 16
+#                      and 64 members, eager and compiled (mode="reduce-overhead": CUDA graphs),
+#                      against the hand-written step, eager and compiled
 #   peak.json          an 8192² fp32 matmul (TF32 off, then on) as the practical peak, and the
 #                      FLOP/s of the bp ensemble at width 256, E = 64 (else its largest width
 #                      and E measured) as a fraction of it
@@ -34,6 +37,7 @@ SIZES=${SIZES:-1 4 16 64}
 WIDTHS=${WIDTHS:-64 256}
 TRAIN_WIDTHS=${TRAIN_WIDTHS:-64 256 1024}
 PEAK_N=${PEAK_N:-8192}
+ENGINE_SIZES=${ENGINE_SIZES:-1 16 64}
 
 has_cuda='import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'
 if [ "$DEVICE" = cuda ] && ! "$PYTHON" -c "$has_cuda"; then
@@ -66,6 +70,12 @@ echo "== ensembles on $DEVICE: $RULES"
 "$PYTHON" analyses/bench_ensemble.py --device "$DEVICE" --rules $RULES --sizes $SIZES \
     --widths $WIDTHS --repeats "$REPEATS" --out "$OUT/ensemble.json" > /dev/null
 ensemble=$?
+
+echo "== the engine on $DEVICE: eager and compiled, one network and E members"
+# shellcheck disable=SC2086
+"$PYTHON" -m plastisim bench engine --device "$DEVICE" --rules bp --widths 64 \
+    --sizes $ENGINE_SIZES --repeats 1 > "$OUT/engine.json"
+engine=$?
 
 echo "== matmul peak, and bp at width 256, E = 64 against it"
 "$PYTHON" - "$OUT" "$DEVICE" "$PEAK_N" <<'EOF'
@@ -127,9 +137,9 @@ for r in rows:
 EOF
 peak=$?
 
-printf '{"pytest_cuda": %d, "train": %d, "ensemble": %d, "peak": %d}\n' \
-    "$tests" "$train" "$ensemble" "$peak" | tee "$OUT/summary.json"
-if [ $((tests + train + ensemble + peak)) -ne 0 ]; then
+printf '{"pytest_cuda": %d, "train": %d, "ensemble": %d, "engine": %d, "peak": %d}\n' \
+    "$tests" "$train" "$ensemble" "$engine" "$peak" | tee "$OUT/summary.json"
+if [ $((tests + train + ensemble + engine + peak)) -ne 0 ]; then
     echo "gpu_check: a step failed (exit codes above; see $OUT/)" >&2
     exit 1
 fi

@@ -31,7 +31,7 @@ import torch
 
 from plastisim import config, metrics
 from plastisim.rhm import one_hot
-from plastisim.rules.base import StepContext
+from plastisim.rules.base import DrawContext
 from plastisim.rules.noncontrastive import off_diagonal_covariance
 from plastisim.run import build
 from plastisim.train import train
@@ -39,16 +39,17 @@ from plastisim.train import train
 PROBE = 512
 
 
-def layer_statistics(rule, net, x, ctx) -> list[dict]:
-    """The statistics of the module docstring for every hidden layer with a partner."""
+def layer_statistics(rule, net, x, ctx: DrawContext) -> list[dict]:
+    """The statistics of the module docstring for every hidden layer with a partner: the
+    pairs of the probe inputs ``x`` with partners drawn as a training step draws them."""
     p, out = rule.params, []
-    for l, pair in enumerate(rule.pairs(net, x, ctx)):
+    for l, pair in enumerate(rule.pairs(net, net.weights(), x, rule.draw(ctx))):
         if pair is None:                 # a layer without a partner (frozen)
             continue
         z, z2 = pair.rates()
         B, C, P = z.shape
         if hasattr(rule, "_statistics"):          # LPL's traces; other rules: a control
-            mean, var = rule._statistics(l, z)
+            mean, var = rule._statistics(l, z, rule.state.running)
             d = z - mean
             _, d_off = off_diagonal_covariance(d)
             decorr = 4 * p.lambda_decorr * B * d_off / (C * (C - 1) * max(B - 1, 1))
@@ -133,12 +134,13 @@ def main(argv=None) -> None:
     probe = built.train_set[:PROBE]
     x = one_hot(probe.x, built.rhm.v, built.net.dtype).to(built.net.device)
     rows = torch.arange(len(probe))
+    ctx = DrawContext(len(probe), built.net.device, built.net.dtype, rows, built.train_set,
+                      built.rhm)
     trace = []
 
     def progress(report: dict) -> None:
         if report["phase"] != "local" or "test_error" not in report:
             return
-        ctx = StepContext(rhm=built.rhm, batch=probe, step=0, pool=built.train_set, rows=rows)
         with torch.no_grad():
             layers = layer_statistics(built.rule, built.net, x, ctx)
         trace.append({"epoch": report["epoch"], "step": report["step"],

@@ -11,11 +11,16 @@
 # %% [markdown]
 # # Your own rule: sign-symmetric feedback in a few dozen lines
 #
-# A rate rule of plastisim is an object with `prepare(net)` and `step(net, x, y) ->
-# StepResult`, whose `updates[name]` is the update *direction* of every projection — the
-# three-factor product modulator × post × pre, reduced over the batch — and a frozen parameter
-# dataclass. The training loop applies $\Delta w = \eta \cdot \text{update}$ through SGD with
-# momentum and weight decay (`docs/concepts.md`).
+# A rate rule of plastisim is a thin object around pure functions (`plastisim/rules/base.py`):
+# a frozen parameter dataclass `params`, and a method
+# `step(net, weights, state, batch, draws, phase) -> StepResult` that reads nothing but its
+# arguments — the network for its structure only, the weights as a dict
+# `{projection: w}`, the rule's own tensors `state`, the batch `(x, y)` and the step's random
+# numbers `draws` — and whose `updates[name]` is the update *direction* of every projection:
+# the three-factor product modulator × post × pre, reduced over the batch. The training loop
+# applies $\Delta w = \eta \cdot \text{update}$ through SGD with momentum and weight decay
+# (`docs/concepts.md`). Because the step is pure, the same code trains one network, many
+# networks at once (mapped over a member axis) and, on a GPU, compiled.
 #
 # Here we write **sign-symmetric feedback** (Liao, Leibo & Poggio 2016): the error travels
 # down through the *signs* of the forward weights instead of the weights themselves,
@@ -43,8 +48,9 @@ import torch
 
 import plastisim as ps
 from plastisim import sweep
+from plastisim.network import layers, logits
 from plastisim.rules import RuleInfo
-from plastisim.rules.base import StepResult, cross_entropy_error
+from plastisim.rules.base import RuleObject, StepResult, cross_entropy_error
 from plastisim.testing import assert_rule_matches_autograd
 
 torch.set_num_threads(1)
@@ -61,6 +67,15 @@ OUT.mkdir(parents=True, exist_ok=True)
 # Every parameter needs a default: `plastisim.rules.get("signsym", lr=...)` and the
 # `[rule]` table of a model file fill them by name (unknown names and wrong types are refused
 # with a one-line error).
+#
+# The rule mixes in `RuleObject`, which gives the rest of the contract: `prepare(net)` sets
+# `rule.state`, the rule's own tensors (none here: the feedback is read from the forward
+# weights at each step), `draw` takes no random numbers, and the rule trains in one phase,
+# `"joint"`. In `step`, `layers(net, weights, x)` is the forward pass, one `(u, a, h)` per
+# projection: the receptive fields (pre-synaptic rates), the drive and the rate, the readout
+# last (its drive holds the logits). The ReLU's derivative $f'(a)$ is 1 where the rate is
+# positive: `h.sign()`. `loss` is the loss the update descends when the rule is a gradient —
+# the cross-entropy, for the check below.
 
 # %%
 @dataclass(frozen=True)
@@ -74,33 +89,37 @@ class SignSymParams:
 
 
 @dataclass
-class SignSymRule:
+class SignSymRule(RuleObject):
     params: SignSymParams
 
-    def prepare(self, net):
-        """Nothing fixed to draw: the feedback is read from the forward
-        weights at each step."""
-
-    def step(self, net, x, y):
-        logits = net.forward(x)                    # input, drive, rate
+    def step(self, net, weights, state, batch, draws, phase="joint"):
+        fwd = layers(net, weights, batch.x)     # (u, a, h) per projection
+        z = fwd[-1][1].reshape(batch.x.shape[0], -1)        # logits (B, n_c)
         # e = softmax(z) - onehot(y), (B, n_c)
-        loss, e = cross_entropy_error(logits, y)
+        loss, e = cross_entropy_error(z, batch.y)
         syns = list(net.synapses.values())
+        # f'(a) of every hidden layer (ReLU: 1 where the rate is positive)
+        gates = {s.name: h.sign() for s, (_, _, h) in zip(syns, fwd[:-1])}
         # (B, n_c, 1): the readout's delta rule
         post = {"readout": e.unsqueeze(-1)}
         # top-down: the modulators
         for upper, lower in zip(syns[::-1], syns[-2::-1]):
+            w = weights[upper.name]
             if self.params.feedback == "weights":
-                back = upper.w
+                back = w
             else:
-                back = torch.sign(upper.w)
+                back = torch.sign(w)
             m = upper.transpose(post[upper.name], back)   # M_l, (B, C_l, P_l)
-            post[lower.name] = lower.post.gate() * m      # M_l ⊙ f'(a_l)
+            post[lower.name] = gates[lower.name] * m      # M_l ⊙ f'(a_l)
         # post ⊗ pre, shaped like w
-        updates = {s.name: s.outer(post[s.name], s.fields).mul_(-s.scale)
-                   for s in syns}
+        updates = {s.name: s.outer(post[s.name], u).mul_(-s.scale)
+                   for s, (u, _, _) in zip(syns, fwd)}
         return StepResult(loss=loss.detach(), updates=updates,
-                          logits=logits.detach())
+                          signals={"logits": z.detach()})
+
+    def loss(self, net, weights, state, batch, draws, phase="joint"):
+        """The cross-entropy: the step descends it with feedback="weights"."""
+        return cross_entropy_error(logits(net, weights, batch.x), batch.y)[0]
 
 
 # %% [markdown]
@@ -127,9 +146,10 @@ print(ps.rules.get("signsym", lr=0.2))
 # %% [markdown]
 # ## Check it against autograd
 #
-# `assert_rule_matches_autograd` runs one step and compares every update with $-\nabla$ of
-# the cross-entropy computed by torch autograd (in float64). With `feedback="weights"` our
-# code must be backpropagation to round-off. With `feedback="sign"` it must *not* be a
+# `assert_rule_matches_autograd` runs one step of the prepared rule (`rule.prepare(net)`: its
+# `state` for this network) and compares every update with $-\nabla$ of the rule's `loss`
+# — the cross-entropy — computed by torch autograd (in float64). With `feedback="weights"`
+# our code must be backpropagation to round-off. With `feedback="sign"` it must *not* be a
 # gradient — the check fails, and the size of the difference says how far the rule is from
 # the gradient at initialisation.
 
@@ -139,21 +159,26 @@ batch = rhm.sample(64, seed=3)
 x, y = ps.one_hot(batch.x, rhm.v, torch.float64), batch.y
 net64 = ps.hierarchy(rhm, width=16, seed=0, dtype=torch.float64)
 
-errors = assert_rule_matches_autograd(
-    ps.rules.get("signsym", feedback="weights"), net64, x, y)
+backprop = ps.rules.get("signsym", feedback="weights")
+backprop.prepare(net64)
+errors = assert_rule_matches_autograd(backprop, net64, x, y)
 print("feedback='weights': relative error per projection",
       {k: f"{v:.1e}" for k, v in errors.items()})
 
+signsym = ps.rules.get("signsym")
+signsym.prepare(net64)
 try:
-    assert_rule_matches_autograd(ps.rules.get("signsym"), net64, x, y)
+    assert_rule_matches_autograd(signsym, net64, x, y)
 except AssertionError as err:
     print("feedback='sign' is not the gradient, as expected:", err)
 
 # %% [markdown]
 # ## Train it
 #
-# A registered rule is used like any other: `ps.train` in Python, `name = "signsym"` in the
-# `[rule]` table of a model file, or a rule spec in a sweep file (in this process: see below).
+# A registered rule is used like any other: `ps.train` in Python (given lists of networks
+# and rules, it trains them as one batched computation, each as it would alone:
+# `docs/ensembles.md`), `name = "signsym"` in the `[rule]` table of a model file, or a rule
+# spec in a sweep file (in this process: see below).
 # Both rules at `lr=1.0`, the rate chosen for bp on the training loss at this setting
 # (`docs/results.md` §3); training stops when the train loss falls below 0.01.
 

@@ -6,7 +6,7 @@ One frozen dataclass per TOML section::
     [network]  width, shared, depth, dtype
     [rule]     name, and the rule's own parameters (lr, momentum, ...; see `plastisim rules`)
     [train]    n_train, n_test, epochs, batch_size, seed, stop_loss, schedule, evaluations,
-               device, data_seed
+               device, data_seed, compile
     [record]   path, weights, updates, rates, traces, loss, every, indices, complevel
 
 ``--set section.key=value`` overrides are parsed as TOML values (strings may be bare). Unknown
@@ -28,8 +28,8 @@ from . import rules
 from .errors import ConfigError, shown, unknown, wrong_type
 from .inputs import read_text
 from .train import DTYPES, SCHEDULES
-from .validate import (Check, check_fields, check_of, checked, converted, flag, integer,
-                       nonnegative, one_of, optional, random_seed, text)
+from .validate import (AUTO_OR_FLAG, Check, check_fields, check_of, checked, converted, flag,
+                       integer, nonnegative, one_of, optional, random_seed, text)
 
 @dataclass(frozen=True)
 class RHMConfig:
@@ -80,9 +80,13 @@ class TrainConfig:
     schedule: str = checked("cosine", one_of(*SCHEDULES))
     evaluations: int = checked(30, integer(1))
     device: str = checked("auto", text)           # auto | cpu | cuda[:k], resolved at build
+    compile: str | bool = checked("auto", AUTO_OR_FLAG)   # torch.compile the step: "auto" (on
+    #                                               CUDA only), true, false (plastisim.engine)
 
     def __post_init__(self) -> None:
         check_fields(self, "train.")
+        # "true" / "false" (a string where TOML had no boolean) in the field's own spelling
+        object.__setattr__(self, "compile", AUTO_OR_FLAG.convert(self.compile))
 
 
 INDICES = Check('a list of "name.axis=selection" strings',
@@ -111,6 +115,13 @@ class RecordConfig:
         return bool(self.weights or self.updates or self.rates or self.traces)
 
 
+#: keys added after run identities were first written, with the default that leaves a run's
+#: numbers as they were (train.compile = "auto": eager on a CPU): left out of ``to_toml``
+#: at that default
+LATER_KEYS = {"train.compile": "auto"}
+_NONE = object()
+
+
 @dataclass(frozen=True)
 class RunConfig:
     rhm: RHMConfig = RHMConfig()
@@ -121,12 +132,15 @@ class RunConfig:
     source: str = ""             # where it was loaded from
 
     def to_toml(self) -> str:
-        """The full configuration (defaults included) as TOML text, for provenance."""
+        """The full configuration (defaults included) as TOML text, for provenance; a key of
+        ``LATER_KEYS`` at its default is left out, so that the identity of a run (the hash of
+        this text: plastisim.sweep) made before the key existed stays the same."""
         lines = []
         for name in SECTIONS:
             section = getattr(self, name)
             lines.append(f"[{name}]")
-            values = {k: v for k, v in dataclasses.asdict(section).items() if v is not None}
+            values = {k: v for k, v in dataclasses.asdict(section).items() if v is not None
+                      and LATER_KEYS.get(f"{name}.{k}", _NONE) != v}
             if name == "rule":
                 values = {"name": section.name, **section.params}
             lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
@@ -166,21 +180,33 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 
 def _typed(section: str, cls: type, key: str, value: Any) -> Any:
     """Check one scalar against the dataclass field type (ints are accepted for floats); the
-    message says what the field allows (its declared check)."""
+    message says what the field allows (its declared check). A value given in another
+    accepted spelling comes back in the field's own ("true" -> true for ``train.compile``)."""
     expected = get_type_hints(cls)[key]
-    if get_origin(expected) in (Union, UnionType):      # "int | None": the key is optional
-        expected = next(a for a in get_args(expected) if a is not type(None))
-    ok = (isinstance(value, bool) if expected is bool else
-          isinstance(value, (int, float)) and not isinstance(value, bool) if expected is float
-          else isinstance(value, expected) and not isinstance(value, bool) if expected is int
-          else isinstance(value, expected))
+    types = [expected]
+    if get_origin(expected) in (Union, UnionType):      # "int | None": the key is optional;
+        types = [a for a in get_args(expected) if a is not type(None)]   # "str | bool": either
+    ok = any(_of_type(value, t) for t in types)
     check = check_of(cls, key)
     if not ok:
-        raise wrong_type(f"{section}.{key}", value, expected.__name__
-                         + (f" ({check.allowed})" if check is not None else ""))
+        kind = (check.allowed if len(types) > 1 and check is not None else
+                " or ".join(t.__name__ for t in types)
+                + (f" ({check.allowed})" if check is not None else ""))
+        raise wrong_type(f"{section}.{key}", value, kind)
     if check is not None:            # here, to echo the value as given (-1, not -1.0)
-        check(f"{section}.{key}", value)
-    return float(value) if expected is float else value
+        value = check(f"{section}.{key}", value)
+    return float(value) if types == [float] else value
+
+
+def _of_type(value: Any, expected: type) -> bool:
+    """``value`` is of the field type ``expected`` (an int is a float; a bool is no number)."""
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
 
 
 def _rule(values: dict[str, Any]) -> RuleConfig:

@@ -70,6 +70,7 @@ class TrainOptions:
                   "evaluations": integer(1), "compile": AUTO_OR_FLAG}
         for name, check in checks.items():
             check(f"train.{name}", getattr(self, name))
+        object.__setattr__(self, "compile", AUTO_OR_FLAG("train.compile", self.compile))
 
 
 @dataclass

@@ -3,7 +3,7 @@
     cfg = config.load("models/bp.toml", ["rhm.m=4"])
     outcome = execute(cfg)            # TrainResult + xarray Dataset with provenance
     record.write(outcome.dataset, "runs/bp.nc")
-    outcomes = execute_ensemble([cfg_a, cfg_b])   # trained as one batch, each as if alone
+    outcomes = execute([cfg_a, cfg_b])   # trained as one batched computation, each as if alone
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import xarray as xr
 
 from . import rules
 from .config import RunConfig
-from .ensemble import train_ensemble
 from .errors import ConfigError, impossible
 from .metrics import sensitivity_matrix
 from .monitor import Monitor
@@ -83,7 +82,8 @@ def build(cfg: RunConfig, device: str | None = None) -> Built:
                                         seed=cfg.train.data_seed)
         options = TrainOptions(epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
                                seed=cfg.train.seed, stop_loss=cfg.train.stop_loss,
-                               schedule=cfg.train.schedule, evaluations=cfg.train.evaluations)
+                               schedule=cfg.train.schedule, evaluations=cfg.train.evaluations,
+                               compile=cfg.train.compile)
     with _section("network"):
         net = hierarchy(rhm, cfg.network.width, cfg.network.shared, cfg.network.depth,
                         seed=cfg.network.seed, dtype=DTYPES[cfg.network.dtype], device=dev)
@@ -101,7 +101,7 @@ class Outcome:
     result: TrainResult
     dataset: xr.Dataset
     built: Built
-    ensemble: int = 1        # runs trained together with this one (execute_ensemble), itself too
+    ensemble: int = 1        # runs trained together with this one (execute of a list), itself too
 
 
 def run_attrs(cfg: RunConfig, built: Built) -> dict:
@@ -224,36 +224,45 @@ def make_monitor(cfg: RunConfig, built: Built, path, overwrite: bool = False) ->
     return monitor
 
 
-def execute(cfg: RunConfig, *, device: str | None = None, monitor=None,
-            progress: Callable[[dict], None] | None = None, catch: bool = False,
-            built: Built | None = None) -> Outcome:
-    """Build and train; the Dataset is complete even when the run diverged. ``catch``: an
-    exception inside training ends the run as status "failed" with its message, and the
-    Dataset keeps the learning curve up to there (``train``'s ``catch``); errors of the
-    config or of building still raise. ``built``: ``build(cfg, device)`` made by the caller,
-    e.g. to watch its network from ``progress`` (``plastisim demo`` probes it)."""
-    built = build(cfg, device) if built is None else built
-    result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
-                   rhm=built.rhm, monitor=monitor, progress=progress, catch=catch)
-    return Outcome(result, describe(cfg, built, result), built)
+def execute(cfg: RunConfig | list[RunConfig], *, device: str | None = None, monitor=None,
+            progress: Callable[[dict], None] | None = None, stop: Callable[[], str] | None = None,
+            catch: bool = False, built: Built | list[Built] | None = None
+            ) -> Outcome | list[Outcome]:
+    """Build and train; the Dataset is complete even when the run diverged.
 
+    One config: one ``Outcome``. A list of configs: they train together as one batched
+    computation (``train`` of lists: one step of all members) and a list of outcomes comes
+    back, outcome i that of ``execute(cfg[i])`` alone but for wall times (``elapsed_s``,
+    ``samples_per_s`` are the ensemble's) and the attribute ``ensemble_size`` (E, also
+    ``Outcome.ensemble``), as provenance (members equal their runs alone bit for bit where
+    the batched kernels round as the single ones: docs/ensembles.md); a ConfigError when the
+    configs differ in more than ``members.MEMBER_KEYS``.
 
-def execute_ensemble(cfgs: list[RunConfig], *, device: str | None = None,
-                     catch: bool = False) -> list[Outcome]:
-    """Build every config and train them together as one ensemble
-    (``ensemble.train_ensemble``): outcome i is that of ``execute(cfgs[i], catch=catch)`` but
-    for wall times (``elapsed_s``, ``samples_per_s`` are the ensemble's) and the attribute
-    ``ensemble_size`` (E, also ``Outcome.ensemble``), as provenance (members equal their runs
-    alone bit for bit where the batched kernels round as the single ones: docs/ensembles.md).
-    ConfigError when a config does not build, or the configs differ in more than
-    ``ensemble.MEMBER_KEYS`` (or cannot be packed)."""
-    built = [build(cfg, device) for cfg in cfgs]
-    results = train_ensemble([b.net for b in built], [b.rule for b in built],
-                             [b.train_set for b in built], [b.test_set for b in built],
-                             [b.options for b in built], rhms=[b.rhm for b in built],
-                             catch=catch)
-    outcomes = [Outcome(result, describe(cfg, b, result), b, ensemble=len(cfgs))
-                for cfg, b, result in zip(cfgs, built, results)]
+    ``catch``: an exception inside training ends the run (every member) as status "failed"
+    with its message, and the Dataset keeps the learning curve up to there (``train``'s
+    ``catch``); errors of the config or of building still raise. ``stop``: a reason to stop
+    ("" to go on), read before every step (``plastisim.interrupt.Signals``): status
+    "interrupted". ``monitor``: a ``Monitor`` (for a list: one per member, or None) recording
+    the run's steps. ``progress``: ``train``'s reports (with ``members``, the members still
+    running, for a list). ``built``: ``build(cfg, device)`` made by the caller (for a list:
+    one per config), e.g. to watch its network from ``progress`` (``plastisim demo`` probes
+    it) or to size its file before training (``plastisim run``)."""
+    if isinstance(cfg, RunConfig):
+        built = build(cfg, device) if built is None else built
+        result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
+                       rhm=built.rhm, monitor=monitor, progress=progress, stop=stop,
+                       catch=catch)
+        return Outcome(result, describe(cfg, built, result), built)
+    cfgs = list(cfg)
+    built = [build(c, device) for c in cfgs] if built is None else list(built)
+    if len(built) != len(cfgs):
+        raise ConfigError(f"{len(cfgs)} configs need {len(cfgs)} built runs, not {len(built)}")
+    results = train([b.net for b in built], [b.rule for b in built],
+                    [b.train_set for b in built], [b.test_set for b in built],
+                    [b.options for b in built], rhm=[b.rhm for b in built], monitor=monitor,
+                    progress=progress, stop=stop, catch=catch)
+    outcomes = [Outcome(result, describe(c, b, result), b, ensemble=len(cfgs))
+                for c, b, result in zip(cfgs, built, results)]
     for outcome in outcomes:
         outcome.dataset.attrs["ensemble_size"] = len(cfgs)
     return outcomes

@@ -59,6 +59,9 @@ BAD_INPUT = [
     (["--set", "train.epochs=ten"], "train.epochs='ten' has the wrong type: need int"),
     (["--device", "tpu"], "device='tpu' is not available on this machine; available: auto, cpu"),
     (["--set", "train.n_train=200000"], "train.n_train+n_test=210000 is impossible"),
+    (["--set", "train.compile=maybe"],
+     "train.compile='maybe' is impossible: need 'auto', true or false"),
+    (["--set", "train.compile=1"], "train.compile=1 has the wrong type: need 'auto', true or false"),
 ]
 
 
@@ -79,6 +82,31 @@ def test_bad_input_of_the_process_is_one_line_exit_2():
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
         assert message in proc.stderr
+
+
+@pytest.mark.parametrize("value, compiled", [("true", True), ("false", False), ("auto", "auto"),
+                                             ('"false"', False)])
+def test_train_compile_is_a_key_of_the_train_section(value, compiled):
+    """``--set train.compile=...`` reaches the training options (``TrainOptions.compile``)."""
+    from plastisim.run import build
+
+    cfg = config.load(MODELS / "bp.toml", ["rhm.L=2", "network.width=8", "train.n_train=64",
+                                           "train.n_test=64", 'train.device="cpu"',
+                                           f"train.compile={value}"])
+    assert cfg.train.compile == compiled and build(cfg).options.compile == compiled
+    assert config.RunConfig().train.compile == "auto"          # the default
+    written = {True: "true", False: "false", "auto": '"auto"'}[compiled]
+    assert f"\ncompile = {written}\n" in cfg.to_toml()
+
+
+def test_a_run_with_train_compile_false_records_it(tmp_path, capsys):
+    out = tmp_path / "bp.nc"
+    assert main(["run", str(MODELS / "bp.toml"), *FAST, "--set", "train.compile=false",
+                 "--out", str(out)]) == 0
+    with xr.open_dataset(out) as ds:
+        cfg = config.build(__import__("tomllib").loads(ds.attrs["config_toml"]))
+        assert ds.attrs["status"] in ("converged", "max_epochs")
+    assert cfg.train.compile is False
 
 
 def test_missing_config_file_and_bad_override(capsys):

@@ -121,6 +121,7 @@ BAD_VALUES = {   # field -> TOML spellings of bad values (each a case: run T.tom
     "train.schedule": ["linear", "1"],
     "train.evaluations": ["nan", "-1", "0"],
     "train.device": ["tpu", "1", "cuda:7"],
+    "train.compile": ["maybe", "1", "nan", "[true]"],
     "record.every": ["nan", "-1", "0"],
     "record.complevel": ["-1", "10", "1.5"],
     "record.loss": ["1"],
@@ -377,7 +378,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_no_file(argv, says, folder, ca
     def no_training(*args, **kwargs):
         raise AssertionError("training started: the bad input was not refused before it")
 
-    monkeypatch.setattr(plastisim.run, "execute", no_training)     # for `demo`
+    monkeypatch.setattr(plastisim.run, "execute", no_training)     # `run` and `demo`
     before = snapshot(folder)
     words = [w.replace("{D}", str(folder)) for w in argv.split()]
     try:

@@ -19,10 +19,11 @@ def _run(out: Path, **env) -> subprocess.CompletedProcess:
 
 def test_every_step_runs_on_the_cpu(tmp_path):
     done = _run(tmp_path, DEVICE="cpu", SIZES="1 2", WIDTHS="16", TRAIN_WIDTHS="16",
-                PEAK_N="256", REPEATS="1")
+                PEAK_N="256", REPEATS="1", ENGINE_SIZES="1")
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((tmp_path / "summary.json").read_text()) == {
-        "pytest_cuda": 0, "train": 0, "ensemble": 0, "peak": 0}
+        "pytest_cuda": 0, "train": 0, "ensemble": 0, "engine": 0, "peak": 0}
+    assert json.loads((tmp_path / "engine.json").read_text())
     rows = json.loads((tmp_path / "ensemble.json").read_text())["rows"]
     assert {(r["rule"], r["width"], r["members"]) for r in rows} == {("bp", 16, 1), ("bp", 16, 2)}
     peak = json.loads((tmp_path / "peak.json").read_text())

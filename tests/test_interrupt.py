@@ -124,15 +124,15 @@ def test_a_signal_stops_a_sweep_keeping_finished_runs_and_no_sweep_nc(tmp_path, 
 @pytest.fixture
 def failing_step(monkeypatch):
     """Training raises RuntimeError("boom") at its 7th step (after the epoch-1 evaluation)."""
-    train_module = sys.modules["plastisim.train"]      # (plastisim.train is the function)
-    real, calls = train_module._step, []
+    from plastisim.phase import Phase                   # one phase of the training loop
+    real, calls = Phase._step, []
 
     def step(*args, **kwargs):
         calls.append(1)
         if len(calls) == 7:
             raise RuntimeError("boom\nsecond line")
         return real(*args, **kwargs)
-    monkeypatch.setattr(train_module, "_step", step)
+    monkeypatch.setattr(Phase, "_step", step)
 
 
 def test_an_exception_in_training_is_a_failed_run_with_its_curve(tmp_path, capsys, failing_step):

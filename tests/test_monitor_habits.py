@@ -12,7 +12,6 @@ import torch
 import plastisim as ps
 from plastisim import filelock, live, outputs, rules
 from plastisim.cli import main
-from plastisim.ensemble import train_ensemble
 from plastisim.errors import ConfigError
 from plastisim.monitor import Monitor
 from plastisim.network import hierarchy
@@ -57,12 +56,12 @@ def test_the_initial_state_then_two_runs_keep_every_other_step():
     assert mon.to_xarray()["step"].values.tolist() == [0, 2, 4, 6, 8]
 
 
-def test_train_ensemble_continues_the_numbering_too():
+def test_training_members_continues_the_numbering_too():
     nets = [net_of(), net_of()]
     mons = [Monitor(nets[0], weights="w1"), None]
     for _ in range(2):
-        train_ensemble(nets, [rules.get("bp"), rules.get("bp")], [DATA[0]] * 2,
-                                   [DATA[1]] * 2, [OPTIONS] * 2, monitors=mons)
+        train(nets, [rules.get("bp"), rules.get("bp")], [DATA[0]] * 2, [DATA[1]] * 2,
+              [OPTIONS] * 2, monitor=mons)
     assert mons[0].to_xarray()["step"].values.tolist() == list(range(1, 9))
 
 

@@ -1,5 +1,5 @@
 """The hand-written batched step of analyses/ensemble/step_ceiling.py (the eager floor that
-docs/ensembles.md compares train_ensemble with) computes plastisim's bp step."""
+docs/ensembles.md compares the training of E members with) computes plastisim's bp step."""
 import importlib.util
 from pathlib import Path
 
@@ -7,6 +7,7 @@ import torch
 
 import plastisim as ps
 from plastisim.rhm import one_hot
+from plastisim.rules.base import Batch
 
 SCRIPT = Path(__file__).parents[1] / "analyses" / "ensemble" / "step_ceiling.py"
 
@@ -28,7 +29,9 @@ def test_hand_written_step_is_plastisims_bp_step():
     loss, *grads = ceiling.make_step(2, weights, x.transpose(1, 2).expand(2, -1, -1, -1),
                                      data.y.expand(2, -1))()
     for i, net in enumerate(nets):
-        step = ps.rules.get("bp").step(net, x, data.y)
+        rule = ps.rules.get("bp")
+        rule.prepare(net)
+        step = rule.step(net, net.weights(), rule.state, Batch(x, data.y), {}, "joint")
         assert torch.allclose(loss[i], step.loss, rtol=1e-12)
         for name, grad in zip(("w1", "w2", "w3", "readout"), grads):
             assert torch.allclose(-grad[i], step.updates[name], rtol=1e-10, atol=1e-14), name

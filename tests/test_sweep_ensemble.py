@@ -68,7 +68,8 @@ def alone_and_packed(tmp_path_factory) -> tuple[Path, Path, sweep.SweepReport]:
     sweep.run_sweep(plan, folder / "alone", workers=0)
     alone = []                          # runs trained alone in the packed sweep: none
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(executors, "run_task", lambda *args: alone.append(args) or run_task(*args))
+        patch.setattr(executors, "run_task", lambda tomls, *args: (
+            alone.append(tomls) if len(tomls) == 1 else None) or run_task(tomls, *args))
         report = sweep.run_sweep(plan, folder / "packed", workers=0, ensemble=4)
     assert alone == [], "a pack fell back to runs one by one"
     return folder / "alone", folder / "packed", report
@@ -127,14 +128,31 @@ def test_a_pack_that_cannot_train_as_a_whole_runs_one_by_one(alone_and_packed, t
     plan = _sweep(tmp_path)
     good = [point for point in plan.points if point.config.rule.name == "bp"][:2]
     bad = good[0].config.to_toml().replace("[rule]\n", "[rule]\nmomentum = -1.0\n")
-    datasets = executors.run_pack_task([good[0].config.to_toml(), bad, good[1].config.to_toml()],
-                                       ["a", "b", "c"])
+    datasets = executors.run_task([good[0].config.to_toml(), bad, good[1].config.to_toml()],
+                                  ["a", "b", "c"])
     assert [ds.attrs["status"] for ds in datasets] == ["max_epochs", "failed", "max_epochs"]
     assert "rule.momentum=-1" in datasets[1].attrs["status_message"]
     assert datasets[1].attrs["config_source"] == "b"
     for point, ds in zip(good, datasets[::2]):
         assert ds.attrs["config_hash"] == point.hash
         assert_same_numbers(_open(alone / point.file), ds, ignore=("config_source",))
+
+
+def test_views_pack_and_give_the_files_of_their_runs_alone(tmp_path):
+    """Members with pairs = "views" draw their partners from their own training sets: a pack
+    of them gives each run's file alone (and they really are one ensemble)."""
+    plan = _sweep(tmp_path, SWEEP.replace(RULES, 'rules = ["clapp:readout_epochs=2"]'))
+    tasks = _tasks(plan)[:2]
+    assert tasks[0][1].rule.params.get("pairs", "views") == "views"
+    assert len(pack(tasks, 4)) == 1
+    texts = [cfg.to_toml() for _, cfg in tasks]
+    packed = executors.run_task(texts, ["a", "b"])
+    assert [ds.attrs["ensemble_size"] for ds in packed] == [2, 2]
+    for text, ds in zip(texts, packed):
+        [alone] = executors.run_task([text], ["a"])
+        assert "ensemble_size" not in alone.attrs
+        assert alone.attrs["status"] in ("converged", "max_epochs")
+        assert_same_numbers(alone, ds, ignore=("config_source",))
 
 
 def test_pack_groups_only_what_may_be_packed(tmp_path):
@@ -150,7 +168,7 @@ def test_pack_groups_only_what_may_be_packed(tmp_path):
     bp = [g for g in packs if g[0][1].rule.name == "bp"]
     assert sorted(len(g) for g in bp) == [4, 4]          # one pack per width
     clapp = [g for g in packs if g[0][1].rule.name == "clapp"]
-    assert [len(g) for g in clapp] == [1] * 8            # pairs = "views": never packed
+    assert sorted(len(g) for g in clapp) == [4, 4]       # pairs = "views" (its default) too
     assert pack_key(tasks[0][1]) is not None
     assert [len(g) for g in pack(tasks, 3) if g[0][1].rule.name == "bp"] == [3, 3, 1, 1]
     # in plan order: every task once, packs where their first member is

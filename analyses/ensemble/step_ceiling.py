@@ -9,7 +9,7 @@ error e = softmax(z) − onehot(y), backward (W^T δ, gate, outer products) — 
 objects, vmap or the optimiser: the least an eager PyTorch step of E members costs. Its time per
 member against E shows where batching stops paying (the members' activations outgrow the
 core's L2 cache and every elementwise pass goes to L3), which bounds what
-``train_ensemble`` can gain over E sequential runs (docs/ensembles.md). ``--compile`` also
+``train`` of E members can gain over E sequential runs (docs/ensembles.md). ``--compile`` also
 times the same step under ``torch.compile`` (inductor fuses the elementwise passes; it takes
 tens of seconds to compile).
 """

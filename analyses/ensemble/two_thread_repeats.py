@@ -27,7 +27,6 @@ import hashlib, threading, time
 import torch
 torch.set_num_threads(2)
 import plastisim as ps
-from plastisim.ensemble import train_ensemble
 def busy():
     while True:
         start = time.perf_counter()
@@ -41,7 +40,7 @@ splits = [rhm.split(n_train=2048, n_test=100, seed=i) for i in range(E)]
 nets = [ps.hierarchy(rhm, width=64, seed=i) for i in range(E)]
 rules = [ps.rules.get("bp", lr=0.25 * (1 + 0.1 * i)) for i in range(E)]
 options = [ps.TrainOptions(epochs=8, seed=i, stop_loss=0.0) for i in range(E)]
-train_ensemble(nets, rules, [s[0] for s in splits], [s[1] for s in splits], options)
+ps.train(nets, rules, [s[0] for s in splits], [s[1] for s in splits], options)
 weights = torch.cat([n.synapses[k].w.flatten() for n in nets for k in n.synapses])
 print(hashlib.sha256(weights.numpy().tobytes()).hexdigest()[:16])
 """

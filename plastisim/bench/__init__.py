@@ -10,6 +10,8 @@ imports ``plastisim.bench``):
     record.py     ``bench_record``: streaming all weights with ``Monitor``, and its overhead
     sweep.py      ``bench_sweep``: a sweep on 1 and on 2 local processes
     ensemble.py   ``bench_ensemble``: E networks in one batched pass against E sequential runs
+    engine.py     ``bench_engine``: the training loop eager and compiled, against hand-written
+                  torch and another checkout of plastisim
 
 ``plastisim bench [NAME ...]`` (or ``--only NAME ...``) runs ``BENCHMARKS`` by name, each with
 the options it takes (``--device``, ``--sizes``, ``--widths``, ``--rules``, ``--repeats``: its
@@ -39,6 +41,7 @@ BENCHMARKS: dict[str, str] = {
     "record": "plastisim.bench.record:bench_record",
     "sweep": "plastisim.bench.sweep:bench_sweep",
     "ensemble": "plastisim.bench.ensemble:bench_ensemble",
+    "engine": "plastisim.bench.engine:bench_engine",
 }
 
 

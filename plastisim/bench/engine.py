@@ -9,7 +9,7 @@ are not in it). Every measurement runs in its own process (one torch thread), so
 compiled code, cache or allocator state carries over; repeats are interleaved across all
 configurations and the figure is the median.
 
-* ``eager`` / ``compiled``: ``train.compile = false`` / ``true``; ``members`` E > 1: E members
+* ``eager`` / ``compiled``: ``train.compile = false`` / ``true`` (on CUDA with CUDA graphs); ``members`` E > 1: E members
   with their own seeds trained as one (``train`` given lists).
 * ``hand``: a bp step written as plain batched torch (forward, error, backward, no optimiser,
   no framework; eager and compiled): the least a step of this network costs on this machine.
@@ -49,9 +49,13 @@ params = {} if a["rule"] in ("bp", "dfa", "fa", "sdfa", "drtp") else a["local"]
 extra = {} if a["compile"] is None else {"compile": a["compile"]}
 options = [TrainOptions(epochs=1, batch_size=128, stop_loss=0, evaluations=1, seed=k, **extra)
            for k in range(E)]
-nets = [hierarchy(rhm, a["width"], seed=k) for k in range(E)]
-times = []
-stop = lambda: times.append(time.perf_counter()) or ""
+nets = [hierarchy(rhm, a["width"], seed=k, device=a["device"]) for k in range(E)]
+times, cuda = [], a["device"] == "cuda"
+def stop():
+    if cuda:                    # the steps before have finished on the device
+        torch.cuda.synchronize()
+    times.append(time.perf_counter())
+    return ""
 start = time.perf_counter()
 if E == 1:
     train(nets[0], rules.get(a["rule"], **params), *sets[0], options[0], stop=stop)
@@ -69,12 +73,13 @@ import json, sys, time, torch
 torch.set_num_threads(1)
 a = json.loads(sys.argv[1])
 e, W, B, V = a["members"], a["width"], 128, a["rhm"]["v"]
-N = a["rhm"]["n_classes"]
+N, dev = a["rhm"]["n_classes"], a["device"]
 gen = torch.Generator().manual_seed(0)
-w1, w2, w3 = (torch.randn(e, W, k, generator=gen) for k in (2 * V, 2 * W, 2 * W))
-wr = torch.randn(e, N, W, generator=gen)
-x = torch.zeros(e, B, 8, V); x[..., 0] = 1
-y = torch.randint(0, N, (e, B), generator=gen)
+w1, w2, w3 = (torch.randn(e, W, k, generator=gen).to(dev) for k in (2 * V, 2 * W, 2 * W))
+wr = torch.randn(e, N, W, generator=gen).to(dev)
+x = torch.zeros(e, B, 8, V, device=dev); x[..., 0] = 1
+y = torch.randint(0, N, (e, B), generator=gen).to(dev)
+sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
 c1, c2, cr = (2 * V) ** -0.5, (2 * W) ** -0.5, 1 / W
 def step():
     u1 = x.reshape(e, B * 4, 2 * V)
@@ -96,13 +101,16 @@ def step():
     p1 = r1.sign() * torch.bmm(p2, w2).mul_(c2).view(e, B * 4, W)
     g1 = torch.bmm(p1.transpose(1, 2), u1).div_(B).mul_(c1)
     return loss, g1, g2, g3, g_r
-fn = torch.compile(step) if a["compile"] else step
+mode = "reduce-overhead" if dev == "cuda" else None
+fn = torch.compile(step, mode=mode) if a["compile"] else step
 start = time.perf_counter()
 for _ in range(a["warmup"]):
     fn()
+sync()
 first = time.perf_counter()
 for _ in range(a["steps"] - a["warmup"]):
     fn()
+sync()
 print(json.dumps({"ms_per_member_step": 1e3 * (time.perf_counter() - first)
                   / (a["steps"] - a["warmup"]) / e, "first_steps_s": first - start}))
 '''
@@ -141,15 +149,17 @@ def configurations(rules, widths, sizes, reference) -> list[dict]:
 
 def bench_engine(rules=("bp", "dfa", "clapp", "vicreg"), widths=(64, 256), sizes=(1, 12),
                  repeats: int = 3, steps: int = 300, warmup: int = 50,
-                 reference: str | None = None) -> dict:
+                 reference: str | None = None, device: str = "cpu") -> dict:
     """ms per member-step of every configuration (module docstring), medians over
-    ``repeats`` interleaved repeats; ``reference``: the folder of another checkout."""
+    ``repeats`` interleaved repeats; ``reference``: the folder of another checkout. On CUDA
+    the compiled step runs with ``mode="reduce-overhead"`` (CUDA graphs), the clock waits
+    for the device."""
     configs = configurations(tuple(rules), tuple(widths), tuple(sizes), reference)
     samples: dict[int, list[dict]] = {i: [] for i in range(len(configs))}
     for _ in range(repeats):
         for i, config in enumerate(configs):
             args = {**config, "rhm": RHM_PARAMS, "local": LOCAL, "steps": steps,
-                    "warmup": warmup}
+                    "warmup": warmup, "device": device}
             code = HAND if config["what"] == "hand" else TIMER
             path = reference if config["what"] == "reference" else None
             samples[i].append(_measure(code, args, path))
@@ -163,7 +173,8 @@ def bench_engine(rules=("bp", "dfa", "clapp", "vicreg"), widths=(64, 256), sizes
     return {"benchmark": "engine: plastisim.train eager and compiled, against hand-written "
                          "torch and a reference checkout",
             "rhm": RHM_PARAMS, "batch_size": 128, "steps": steps, "warmup": warmup,
-            "threads": 1, "reference": reference, "machine": machine(), "rows": rows}
+            "threads": 1, "device": device, "reference": reference, "machine": machine(),
+            "rows": rows}
 
 
 def _speedups(rows: list[dict]) -> None:

@@ -2,16 +2,17 @@
 
 For a rule, a width and an ensemble size E, ``bench_ensemble`` measures in the same call
 
-* ``plastisim.ensemble.train_ensemble`` with E members, and
-* the reference: the same E members trained one after another by ``plastisim.train.train``,
+* ``plastisim.train.train`` of E members (lists: one batched step of all members), and
+* the reference: the same E members trained one after another by ``train`` of one network,
 
 where member i has its own network seed i, data seed i, shuffling seed i, rule seeds i
 (``feedback_seed``, ``seed``) and learning rate lr · (1 + 0.01 i) (the rule's default lr;
-members may differ in ``plastisim.ensemble.MEMBER_KEYS``), on the PRX CNN for the RHM
+members may differ in ``plastisim.members.MEMBER_KEYS``), on the PRX CNN for the RHM
 v = n_c = 8, m = 4, s = 2, L = 3, batch 128, one epoch of ``steps`` batches. ``clapp`` and
-``vicreg`` pair siblings (``pairs = "siblings"``: no RHM views, which ensembles do not
-support); for these layerwise rules the local phase is timed (one readout epoch follows,
-untimed).
+``vicreg`` pair siblings (``pairs = "siblings"``: grammar-free pairs, drawn from the input
+alone); for these layerwise rules the local phase is timed (one readout epoch follows,
+untimed). Every run uses ``TrainOptions``' default ``compile = "auto"`` (compiled on CUDA,
+eager on a CPU).
 
 The figure is member-samples per second of the plasticity steps: the time from the start of
 step ``warmup + 1`` to the start of the last step, read by the ``stop`` callable that both
@@ -143,9 +144,9 @@ def _rule(name: str, member: int):
 
 
 def state_bytes(net, rule) -> int:
-    """Bytes of the tensors a run's optimiser updates (weights and the rule's own tensors),
-    with one momentum buffer each; ``rule`` prepared for ``net``."""
-    tensors = {**net.weights(), **getattr(rule, "extra_parameters", dict)()}
+    """Bytes of the tensors a run's optimiser updates (weights and the rule's learned tensors,
+    ``rule.state.learned``), with one momentum buffer each; ``rule`` prepared for ``net``."""
+    tensors = {**net.weights(), **rule.state.learned}
     return 2 * sum(t.numel() * t.element_size() for t in tensors.values())
 
 
@@ -176,15 +177,13 @@ class _Setup:
 
 
 def _run_ensemble(setup: _Setup, size: int) -> dict:
-    """One ``train_ensemble`` call of members 0..size-1."""
-    from ..ensemble import train_ensemble
-
+    """One ``train`` call of members 0..size-1 (lists: one batched step)."""
     with _Peak(setup.device) as peak:
         members = [setup.member(i) for i in range(size)]
         nets, rules, train_sets, test_sets, options = (list(c) for c in zip(*members))
         clock, start = _Clock(setup.device), time.perf_counter()
-        results = train_ensemble(nets, rules, train_sets, test_sets, options,
-                                 rhms=[setup.rhm] * size, stop=clock)
+        results = train(nets, rules, train_sets, test_sets, options, rhm=setup.rhm,
+                        stop=clock)
         wall = time.perf_counter() - start
     samples, seconds = setup.timed(clock)
     return {"rate": size * samples / seconds, "wall": wall,
@@ -236,7 +235,8 @@ def _row(setup: _Setup, size: int, repeats: int) -> dict:
 def bench_ensemble(sizes=(1, 4, 16, 64), rules=("bp", "dfa", "clapp", "vicreg"),
                    widths=(64, 256), *, batch_size: int = 128, steps: int = 30,
                    warmup: int = 5, repeats: int = 3, device: str = "cpu") -> dict:
-    """Member-samples/s of ``train_ensemble`` against sequential ``train`` runs (docstring)."""
+    """Member-samples/s of ``train`` of E members against E sequential ``train`` runs
+    (docstring)."""
     if steps < warmup + 2:
         raise ValueError(f"steps={steps} must be at least warmup + 2 = {warmup + 2}")
     dev = resolve_device(device)

@@ -1,7 +1,9 @@
 """Training-step throughput of the explicit-object path against hand-written torch.
 
-For a rule and a width, samples/s of ``rule.step`` + SGD on the PRX CNN (v = 8, s = 2, L = 3,
-batch 128), and in the same run the same network and update written by hand in plain torch:
+For a rule and a width, samples/s of the rule's step (``rule.draw`` on the host, then the pure
+``rule.step(net, weights, state, batch, draws, phase)``) + SGD (``torch.optim.SGD`` on the
+update directions) on the PRX CNN (v = 8, s = 2, L = 3, batch 128), eager, and in the same run
+the same network and update written by hand in plain torch:
 
 * ``bp``: forward by ``F.conv1d`` (stride = filter = s) or by reshape + matmul, autograd of the
   cross-entropy, ``torch.optim.SGD`` with momentum — the faster of the two is the reference;
@@ -9,8 +11,9 @@ batch 128), and in the same run the same network and update written by hand in p
   (``ratio_to_bp``), and ``dfa`` also with a hand-written DFA update (plain tensors).
 
 The batch is the first ``batch_size`` rows of a training set of P = 4 n_c·m^L inputs, and
-the rules get the step context of ``plastisim.train`` (the training set as ``pool``, the
-batch's ``rows`` in it), so that a layerwise rule draws its partners as in training.
+the rules draw from the context of ``plastisim.train`` (``DrawContext``: the training set as
+``pool``, the batch's ``rows`` in it, the RHM), so that a layerwise rule draws its partners as
+in training.
 On CUDA (``device="cuda"``) the clock waits for the device. Repeats are interleaved
 (explicit, reference, explicit, ...) so that load on the machine affects both alike; the
 figure is the median. Each row also gives the step's arithmetic — the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -29,30 +33,51 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .. import rules
 from ..network import hierarchy
-from ..rhm import RHM, one_hot
-from ..rules.base import StepContext
+from ..rhm import RHM, RHMBatch, one_hot
+from ..rules.base import Batch, DrawContext
 from ..train import resolve_device
 from .timing import machine
 
 
-def step_context(rhm: RHM, batch_size: int, n_train: int | None = None) -> StepContext:
-    """The context of one local step as ``plastisim.train`` builds it: a training set of
-    ``n_train`` inputs (default 4 n_c·m^L) as ``pool``, the batch its first rows."""
+class StepData(NamedTuple):
+    """What one step of ``plastisim.train`` reads: the RHM, the training set (``pool``), the
+    batch's rows in it and the batch itself."""
+
+    rhm: RHM
+    pool: RHMBatch
+    rows: torch.Tensor
+    batch: RHMBatch
+
+    def draw_context(self, device, dtype: torch.dtype = torch.float32) -> DrawContext:
+        """The ``DrawContext`` of this batch, as the training loop builds it."""
+        return DrawContext(len(self.rows), torch.device(device), dtype, self.rows, self.pool,
+                           self.rhm)
+
+
+def step_context(rhm: RHM, batch_size: int, n_train: int | None = None) -> StepData:
+    """The data of one step as ``plastisim.train`` reads them: a training set of ``n_train``
+    inputs (default 4 n_c·m^L) as ``pool``, the batch its first rows."""
     pool = rhm.sample(n_train or max(4 * rhm.n_star, batch_size), seed=0)
     rows = torch.arange(batch_size)
-    return StepContext(rhm=rhm, batch=pool[rows], pool=pool, rows=rows)
+    return StepData(rhm, pool, rows, pool[rows])
 
 
-def _explicit_step(rule_name: str, rhm: RHM, width: int, ctx: StepContext, x, y):
+def _explicit_step(rule_name: str, rhm: RHM, width: int, ctx: StepData, x, y):
+    """One training step of ``rule_name`` as a callable: the rule's draws (host), its pure
+    step on the network's weights and state, SGD with momentum on the update directions of
+    the tensors its first phase trains (the weights and ``state.learned``)."""
     net = hierarchy(rhm, width, seed=0, device=x.device)
     rule = rules.get(rule_name)
     rule.prepare(net)
-    tensors = {**net.weights(), **getattr(rule, "extra_parameters", dict)()}
+    phase, weights = rule.phases[0], net.weights()
+    tensors = {**weights, **rule.state.learned}        # SGD updates them in place
     opt = torch.optim.SGD(list(tensors.values()), lr=1e-3, momentum=0.9)
-    local = getattr(rule, "phases", ("joint",))[0] == "local"
+    batch, context = Batch(x, y), ctx.draw_context(x.device, x.dtype)
 
     def step():
-        out = rule.step(net, x, y, ctx) if local else rule.step(net, x, y)
+        state = rule.state
+        out = rule.step(net, weights, state, batch, rule.draw(context), phase)
+        rule.state = state._replace(running={**state.running, **out.running})
         for name, w in tensors.items():
             if name in out.updates:
                 w.grad = -out.updates[name]

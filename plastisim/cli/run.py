@@ -86,18 +86,19 @@ def _check_disk(cfg, built, recorder, path, field: str) -> None:
 
 
 def _train_and_write(cfg, built, output, args, stop, n_threads: int):
-    """(result, kept, unwritten): train into ``output.work`` and write the run's file;
-    ``kept``: the file is at ``output.path`` (an interrupted or failed run never replaces an
-    existing file); ``unwritten``: the ``DiskFullError`` that kept the learning curve and
-    status out of it (the file was then not written, or holds the records only), else None.
-    A full disk while recording ends the run as status "failed" ("disk full ... at step
-    N"), its learning curve and status written in the room the recording kept for them."""
+    """(result, kept, unwritten): train (``run.execute`` of the built run) into ``output.work``
+    and write the run's file; ``kept``: the file is at ``output.path`` (an interrupted or
+    failed run never replaces an existing file); ``unwritten``: the ``DiskFullError`` that kept
+    the learning curve and status out of it (the file was then not written, or holds the
+    records only), else None. A full disk while recording ends the run as status "failed"
+    ("disk full ... at step N"), its learning curve and status written in the room the
+    recording kept for them."""
     from .. import record
     from ..diskspace import DiskFullError
     from ..filelock import file_identity
-    from ..run import describe, make_monitor
-    from ..train import record_failure, train
+    from ..options import record_failure
     from ..outputs import make_parent
+    from ..run import describe, execute, make_monitor
     from .progress import phase_bars
 
     monitor, bars, created = None, phase_bars(args.quiet), None
@@ -107,14 +108,16 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
         if cfg.record.active:
             monitor = make_monitor(cfg, built, output.work)
             created = file_identity(output.work)     # the curve goes only into it
-        result = train(built.net, built.rule, built.train_set, built.test_set, built.options,
-                       rhm=built.rhm, monitor=monitor, progress=bars, stop=stop, catch=True)
+        outcome = execute(cfg, monitor=monitor, progress=bars, stop=stop, catch=True,
+                          built=built)
+        result, ds = outcome.result, outcome.dataset
         if monitor is not None:     # flushed after every record: the file is valid
             try:
                 monitor.close()
             except DiskFullError as err:    # its last records did not fit: cut short there
                 if result.status != "failed":
                     record_failure(result, err)
+                    ds = describe(cfg, built, result)     # the status it ended with
         if output is None:
             return result, False, None
         if output.replaces and result.status in ("interrupted", "failed"):
@@ -122,7 +125,6 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
             return result, False, None
         if monitor is not None and file_identity(output.work) != created:
             return result, False, None      # another program replaced or removed the file
-        ds = describe(cfg, built, result)
         ds.attrs["torch_threads"] = n_threads
         try:
             if monitor is None:

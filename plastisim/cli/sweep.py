@@ -173,8 +173,8 @@ def add_parsers(sub) -> None:
                         help="train up to N runs that differ only in seeds and learning rates "
                              "(rhm/network/train/rule seeds, rule.lr, rule.readout_lr) together "
                              "as one batched ensemble per task: same files and sweep.nc, "
-                             "fewer, larger tasks (default 1: each run alone; not packed: "
-                             "rule.pairs=\"views\"; see docs/sweeps.md)")
+                             "fewer, larger tasks (default 1: each run alone; see "
+                             "docs/sweeps.md)")
     parser.add_argument("--only", action="append", metavar="DIM=VALUE[,VALUE]",
                         help="run only these values of an axis (repeatable), e.g. --only "
                              "rule=bp; the same runs as in the whole sweep (resumable)")

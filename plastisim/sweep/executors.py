@@ -1,16 +1,15 @@
 """Where runs execute: in this process, in local processes, or on a Dask distributed cluster.
 
-Every executor calls the same task, ``run_task(config_toml, source, threads)``, or for a pack of
-runs trained as one ensemble (``packing``) ``run_pack_task(config_tomls, sources, threads)``:
-the run's full config travels as TOML text (plain strings, checked again where it runs), the
+Every executor calls the same task, ``run_task(config_tomls, sources, threads)``, on a pack of
+runs (``packing``: runs trained together as one ensemble; a pack of one is an ordinary run):
+the runs' full configs travel as TOML text (plain strings, checked again where they run), the
 task sets the number of torch threads (``threads.set_threads``: 1 by default, so that a run
-gives the same numbers wherever it runs, and MKL's dynamic threading off), trains, and returns
-the run's Dataset; an exception becomes a *failed* run's Dataset with its one-line reason,
-never an exception of the sweep (raised inside training, it keeps the learning curve up to
-there and names the step, like an interruption). Executors take
-the runs in packs (a pack of one is an ordinary run) and yield ``(config_hash, dataset)`` for
-every run as its pack finishes, in completion order. Dask is imported only when a scheduler is
-given.
+gives the same numbers wherever it runs, and MKL's dynamic threading off), trains the pack
+(``run.execute``) and returns the runs' Datasets; an exception becomes a *failed* run's
+Dataset with its one-line reason, never an exception of the sweep (raised inside training, it
+keeps the learning curve up to there and names the step, like an interruption). Executors
+yield ``(config_hash, dataset)`` for every run as its pack finishes, in completion order. Dask
+is imported only when a scheduler is given.
 
 Local worker processes end with the sweep's process, however it ends (SIGKILL included): the
 kernel kills them when it dies (Linux ``PR_SET_PDEATHSIG``), and a watchdog thread in each
@@ -43,7 +42,7 @@ from .. import config
 from ..config import RunConfig
 from ..errors import ConfigError, PlastisimError
 from ..record import curve_dataset, provenance
-from ..run import execute, execute_ensemble
+from ..run import execute
 from ..threads import set_threads
 
 Task = tuple[str, RunConfig]            # (config_hash, config)
@@ -74,10 +73,32 @@ def failed_dataset(config_toml: str, source: str, reason: str) -> xr.Dataset:
     return curve_dataset({}, attrs)
 
 
-def run_task(config_toml: str, source: str = "", threads: int = 1) -> xr.Dataset:
-    """One run of a sweep (any executor): its config as TOML text (validated here), trained
-    with ``threads`` torch threads; never raises."""
+def run_task(config_tomls: list[str], sources: list[str] | None = None,
+             threads: int = 1) -> list[xr.Dataset]:
+    """The runs of one pack (any executor; one config: a run alone), their configs as TOML
+    text (validated here), trained as one ensemble (``run.execute`` of the list) with
+    ``threads`` torch threads; each Dataset that of the run alone; never raises. If a pack
+    cannot train as a whole (a config that does not build or pack, an error of the batched
+    computation), its runs train one by one; so does a member that failed inside the
+    ensemble, so that its curve and reason are its own. ``sources``: where each config came
+    from (its ``config_source``; default "")."""
     set_threads(threads)                # per process; left set (threaded Dask workers share it)
+    sources = [""] * len(config_tomls) if sources is None else sources
+    if len(config_tomls) == 1:
+        return [_alone(config_tomls[0], sources[0], threads)]
+    try:
+        cfgs = [config.build(tomllib.loads(text), source)
+                for text, source in zip(config_tomls, sources)]
+        datasets = [outcome.dataset for outcome in execute(cfgs, catch=True)]
+    except Exception:                   # the reasons are the members' own, found alone
+        datasets = [None] * len(config_tomls)
+    return [run_task([text], [source], threads)[0]
+            if ds is None or ds.attrs.get("status") == "failed" else _stamp(ds, text, threads)
+            for ds, text, source in zip(datasets, config_tomls, sources)]
+
+
+def _alone(config_toml: str, source: str, threads: int) -> xr.Dataset:
+    """One run trained alone (``run.execute`` of one config)."""
     try:
         cfg = config.build(tomllib.loads(config_toml), source)
         ds = execute(cfg, catch=True).dataset   # failing in training: its curve is kept
@@ -92,35 +113,14 @@ def _stamp(ds: xr.Dataset, config_toml: str, threads: int) -> xr.Dataset:
     return ds
 
 
-def run_pack_task(config_tomls: list[str], sources: list[str],
-                  threads: int = 1) -> list[xr.Dataset]:
-    """The runs of one pack trained as one ensemble (``run.execute_ensemble``), each Dataset
-    that of ``run_task`` alone; never raises. If the pack cannot train as a whole (a config
-    that does not build or pack, an error of the batched computation), its runs train one by
-    one; so does a member that failed inside the ensemble, so that its curve is its own."""
-    set_threads(threads)
-    try:
-        cfgs = [config.build(tomllib.loads(text), source)
-                for text, source in zip(config_tomls, sources)]
-        datasets = [outcome.dataset for outcome in execute_ensemble(cfgs, catch=True)]
-    except Exception:                   # the reasons are the members' own, found alone
-        datasets = [None] * len(config_tomls)
-    return [run_task(text, source, threads) if ds is None or ds.attrs.get("status") == "failed"
-            else _stamp(ds, text, threads)
-            for ds, text, source in zip(datasets, config_tomls, sources)]
-
-
 def _call(pack: Pack, threads: int) -> tuple:
     """(function, arguments) of the task that runs ``pack``."""
-    if len(pack) == 1:
-        return run_task, (*_job(pack[0]), threads)
     jobs = [_job(task) for task in pack]
-    return run_pack_task, ([j[0] for j in jobs], [j[1] for j in jobs], threads)
+    return run_task, ([j[0] for j in jobs], [j[1] for j in jobs], threads)
 
 
-def _members(pack: Pack, value: xr.Dataset | list[xr.Dataset]) -> list[tuple[str, xr.Dataset]]:
+def _members(pack: Pack, datasets: list[xr.Dataset]) -> list[tuple[str, xr.Dataset]]:
     """(config_hash, dataset) of every run of ``pack`` from its task's return value."""
-    datasets = [value] if len(pack) == 1 else value
     return [(key, ds) for (key, _), ds in zip(pack, datasets)]
 
 

@@ -1,12 +1,13 @@
 """Packing a sweep's runs into ensembles (``run_sweep(..., ensemble=E)``, ``--ensemble E``).
 
-Runs whose configurations are identical except in ``plastisim.ensemble.MEMBER_KEYS`` (the
+Runs whose configurations are identical except in ``plastisim.members.MEMBER_KEYS`` (the
 seeds and the learning rates) train together as one batched computation
-(``plastisim.run.execute_ensemble``), each member giving exactly the run it would give alone.
-``pack`` groups a sweep's tasks so, in plan order, into packs of at most E; a pack of one is an
-ordinary run. Runs that cannot be packed stay alone: layerwise rules with ``pairs = "views"``
-(their views are drawn per run). Anything else that ``train_ensemble`` refuses is found when
-the pack runs, and its members then run one by one (``executors.run_pack_task``).
+(``plastisim.run.execute`` of their configs), each member giving exactly the run it would give
+alone. ``pack`` groups a sweep's tasks so, in plan order, into packs of at most E; a pack of
+one is an ordinary run. Every rule packs, the layerwise rules with ``pairs = "views"`` too
+(each member draws its partners from its own training set). A run whose rule does not build
+stays alone (it fails with its reason); anything else that training refuses is found when the
+pack runs, and its members then run one by one (``executors.run_task``).
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import tomllib
 
 from .. import rules
 from ..config import RunConfig
-from ..ensemble import MEMBER_KEYS
 from ..errors import PlastisimError
+from ..members import MEMBER_KEYS
 
 Task = tuple[str, RunConfig]            # (config_hash, config), as in executors
 
@@ -24,10 +25,8 @@ def pack_key(cfg: RunConfig) -> str | None:
     """What members of one pack share: the config's TOML without ``MEMBER_KEYS`` (None: the
     run cannot be packed)."""
     try:
-        params = rules.make_params(cfg.rule.name, **cfg.rule.params)
+        rules.make_params(cfg.rule.name, **cfg.rule.params)
     except PlastisimError:              # an invalid rule: the run fails alone, with its reason
-        return None
-    if getattr(params, "pairs", None) == "views":        # views drawn per run
         return None
     table = tomllib.loads(cfg.to_toml())
     for key in MEMBER_KEYS:

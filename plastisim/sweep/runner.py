@@ -143,7 +143,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, scheduler: Any
     (``executors.connect``); ``resume``: keep finished run files;
     ``overwrite``: run every point again in a folder that holds a sweep (module docstring);
     ``threads``: torch threads per run (recorded); ``ensemble``: train the runs that differ
-    only in ``ensemble.MEMBER_KEYS`` in packs of up to this many (module docstring; 1: each
+    only in ``members.MEMBER_KEYS`` in packs of up to this many (module docstring; 1: each
     run alone). A failing or diverging run is recorded in its file and the merged dataset; it
     never stops the others. An interruption (``plastisim.interrupt.Interrupted``) propagates
     after the finished runs' files are written; sweep.nc is then not written.
