@@ -29,7 +29,8 @@ from .errors import ConfigError, shown, unknown, wrong_type
 from .inputs import read_text
 from .train import DTYPES, SCHEDULES
 from .validate import (AUTO_OR_FLAG, Check, check_fields, check_of, checked, converted, flag,
-                       integer, nonnegative, one_of, optional, random_seed, text)
+                       integer, nonnegative, one_of, optional, parse_assignment, random_seed,
+                       text)
 
 @dataclass(frozen=True)
 class RHMConfig:
@@ -160,22 +161,25 @@ def _toml_value(value: Any) -> str:
     return repr(value)
 
 
+def parse_value(raw: str) -> Any:
+    """The value of a ``key=value`` override: a TOML value (``1e-3``, ``true``, ``"a b"``,
+    ``[1, 2]``), else the text itself as a string (``clapp``)."""
+    try:
+        return tomllib.loads(f"x = {raw.strip()}")["x"]
+    except tomllib.TOMLDecodeError:
+        return raw.strip()
+
+
 def parse_override(text: str) -> tuple[str, str, Any]:
-    """``section.key=value`` -> (section, key, value); value parsed as TOML, else a string.
+    """``section.key=value`` -> (section, key, value); value as ``parse_value`` reads it.
     An unknown section is blamed on the override (not on the config file)."""
-    if "=" not in text or "." not in text.split("=", 1)[0]:
-        raise ConfigError(f"--set {text!r} is not of the form section.key=value "
-                          f"(sections: {', '.join(SECTIONS)})")
-    dotted, raw = text.split("=", 1)
-    section, key = dotted.strip().split(".", 1)
+    dotted, raw = parse_assignment(text, "--set", "section.key=value",
+                                   f"sections: {', '.join(SECTIONS)}", dotted=True)
+    section, key = dotted.split(".", 1)
     if section not in SECTIONS:
         raise ConfigError(f"--set {text!r}: section '{section}' is unknown; available: "
                           f"{', '.join(SECTIONS)}")
-    try:
-        value = tomllib.loads(f"x = {raw.strip()}")["x"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return section, key, value
+    return section, key, parse_value(raw)
 
 
 def _typed(section: str, cls: type, key: str, value: Any) -> Any:

@@ -201,7 +201,7 @@ class Phase:
         if self.record or len(self.pending) >= CHECK_EVERY:
             self._read_flags(ids, lr_now, epoch)
         if self.record:
-            self._record(ids, out, epoch)
+            self._record(ids, out, batch, epoch)
 
     def _read_flags(self, ids, lr_now, epoch) -> None:
         """Step 4: the divergence flags of the steps since the last read, in one transfer; a
@@ -230,7 +230,7 @@ class Phase:
             run.running[i] = False
         self.pending = []
 
-    def _record(self, ids, out, epoch) -> None:
+    def _record(self, ids, out, batch: Batch, epoch) -> None:
         """Step 6 for every member with a monitor still running after this step (the step a
         member diverges at is not recorded): its net (weights, this step's rates), loss and
         updates."""
@@ -242,6 +242,7 @@ class Phase:
                 continue
             signals = m.member(out.signals, p)
             net = m.nets[p]
+            net.input.rate = m.member(batch.x, p)
             for key, rate in signals.items():
                 if key.startswith("rate:") and key[5:] in net.groups:
                     net.groups[key[5:]].rate = rate
