@@ -12,7 +12,9 @@ from plastisim.rules.base import Batch, DrawContext, RuleState
 from plastisim.testing import assert_rule_matches_autograd
 
 RHM = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
-SSL = ["clapp", "clapp_s", "infonce", "lpl", "vicreg", "supcon"]
+SSL = ["clapp", "clapp_s", "infonce", "lpl", "vicreg", "supcon", "stopgrad"]
+PREDICTORS = {"lpl": ["identity", "linear"], "vicreg": ["identity", "linear"],
+              "stopgrad": ["directpred", "delta"]}
 CONTRASTIVE = ("clapp", "clapp_s", "infonce", "supcon")
 PAIRINGS = {"views": {"pairs": "views"}, "siblings": {"pairs": "siblings"},
             "cpc1": {"pairs": "cpc", "cpc_offset": 1}, "cpc2": {"pairs": "cpc", "cpc_offset": 2}}
@@ -26,8 +28,7 @@ def _cases():
     for name in SSL:
         for pairing in (["views"] if name == "supcon" else PAIRINGS):
             for top in ([None] if pairing == "views" else ["halves", "frozen"]):
-                for predictor in (["identity", "linear"] if name in ("lpl", "vicreg")
-                                  else [None]):
+                for predictor in PREDICTORS.get(name, [None]):
                     yield pytest.param(name, pairing, top, predictor,
                                        id="-".join(str(i) for i in (name, pairing, top,
                                                                     predictor) if i))
@@ -96,7 +97,7 @@ def test_update_equals_minus_gradient_of_layer_loss(name, pairing, top, predicto
         if f"pred{l}" in step.updates:
             norm = float(step.updates[f"pred{l}"].norm())
             assert (norm == 0) if name_w in frozen else (norm > 0), (f"pred{l}", norm)
-    has_predictors = name in CONTRASTIVE or predictor == "linear"
+    has_predictors = name in CONTRASTIVE or predictor in ("linear", "delta")
     assert ({"pred1", "pred2", "pred3"} <= set(step.updates)) == has_predictors
     assert "readout" not in step.updates                  # the local phase leaves it alone
 

@@ -1,0 +1,145 @@
+r"""Non-contrastive prediction with a detached target: sibling prediction without collapse.
+
+BYOL / SimSiam in a layer (Grill et al. 2020; Chen & He 2021), with the predictor of DirectPred
+(Tian, Chen & Ganguli, ICML 2021). A layer's context c = z (B, C, P) predicts its partner
+t = z' through a predictor W_p (the dendritic input), and the partner is a *target*: it gets no
+update from this prediction (a stop-gradient, sg). Both members of the pair predict each other,
+each as a context, never as a target of itself:
+
+    ℓ = (1/BP) Σ_{b,p} [ (1 − n(W_p c)·n(sg t)) + (1 − n(W_p t)·n(sg c)) ],
+    n(x) = x / sqrt(‖x‖² + ε)          (divisive normalisation over the layer's C neurons)
+
+The post-synaptic factor of a context neuron is a dendritic prediction error, normalised:
+
+    G_c = W_pᵀ g / P,    g = −(n(sg t) − n(W_p c) (n(W_p c)·n(sg t))) / sqrt(‖W_p c‖² + ε)
+
+(and G_t likewise from the second term); then Δw = −η c_l Σ_paths (G ⊙ f'(a)) ⊗ u
+(rules/layerwise.py). No term asks for variance or decorrelation: the target cannot move toward
+the prediction, which is what makes a collapsed (constant) code unstable rather than optimal
+in BYOL's analysis. What it can learn: the best prediction of the sibling from a tuple is
+E[f(sibling) | tuple], the same for synonyms (they share the parent whose other child the
+sibling is), so the layer is pushed toward a synonym-invariant code (docs/ssl.md).
+
+Predictor (``predictor``):
+
+* ``"directpred"`` (default): W_p = U diag((s/s_max)^α + ε_p) Uᵀ from the running correlation
+  F = E[z zᵀ] of the layer's rates (F ← F + (1 − e^{−1/τ})(mean_{b,p} z zᵀ − F), a neuron
+  state like LPL's traces; F, U, s constant for the gradient): no predictor learning at all.
+* ``"delta"``: W_p learned by the delta rule of the same loss, ΔW_p = −η ∂ℓ/∂W_p
+  = −η (1/BP) Σ (g cᵀ + g' tᵀ), initialised to the identity.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..network import Network
+from ..validate import checked, nonnegative, one_of, positive
+from .base import RuleState
+from .layerwise import LayerwiseParams, LayerwiseRule, channel_map, channel_outer
+from .registry import RuleInfo, register
+
+PREDICTORS = ("directpred", "delta")
+
+
+@dataclass(frozen=True)
+class StopGradParams(LayerwiseParams):
+    pairs: str = checked("siblings", one_of("views", "siblings", "cpc"))
+    predictor: str = checked("directpred", one_of(*PREDICTORS))
+    alpha: float = checked(0.5, nonnegative)       # DirectPred's exponent (0.5: IsoLoss's)
+    pred_eps: float = checked(0.1, nonnegative)    # ε_p added to the normalised eigenvalues
+    tau_corr: float = checked(100.0, positive)     # steps of the running correlation F
+    eps: float = checked(1e-6, positive)           # ε of the normalisation n(x)
+
+
+def _normalised(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """(n(x), sqrt(‖x‖² + ε)) over the channels of x (B, C, P)."""
+    r = (x.square().sum(1, keepdim=True) + eps).sqrt()
+    return x / r, r
+
+
+def _error(p: Tensor, target: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """(Σ (1 − n(p)·n(target)) over streams and positions, ∂/∂p of it) for p, target
+    (B, C, P); the target is a constant."""
+    n_p, r = _normalised(p, eps)
+    n_t, _ = _normalised(target, eps)
+    cos = (n_p * n_t).sum(1, keepdim=True)
+    return (1 - cos).sum(), -(n_t - n_p * cos) / r
+
+
+def directpred(F: Tensor, alpha: float, eps: float) -> Tensor:
+    """W_p = U diag((s/s_max)^α + ε) Uᵀ of the correlation F = U diag(s) Uᵀ."""
+    s, U = torch.linalg.eigh(F)
+    s = s.clamp_min(0)
+    scaled = (s / s.amax().clamp_min(1e-12)).pow(alpha) + eps
+    return (U * scaled) @ U.T
+
+
+@dataclass
+class StopGradRule(LayerwiseRule):
+    """Sibling prediction with a stop-gradient target (module docstring)."""
+
+    params: StopGradParams
+
+    def init(self, net: Network) -> RuleState:
+        state = super().init(net)
+        if self.params.predictor == "directpred":
+            return state
+        return RuleState(learned={
+            f"pred{l + 1}": torch.eye(g.channels, dtype=net.dtype, device=net.device)
+            for l, g in enumerate(net.hidden)})
+
+    def _predictor(self, l: int, z: Tensor, state: RuleState) -> tuple[Tensor, dict]:
+        """(W_p of layer l, the new running state): DirectPred's from the correlation before
+        this step (initialised from this batch), or the learned one."""
+        if self.params.predictor == "delta":
+            return state.learned[f"pred{l + 1}"], {}
+        key = f"corr{l + 1}"
+        B, C, P = z.shape
+        batch_corr = torch.einsum("bip,bjp->ij", z, z) / (B * P)
+        F = state.running.get(key, batch_corr)
+        rate = 1 - math.exp(-1 / self.params.tau_corr)
+        W = directpred(F.detach(), self.params.alpha, self.params.pred_eps)
+        return W, {key: F + rate * (batch_corr.detach() - F)}
+
+    def layer_signals(self, l: int, c: Tensor, t: Tensor, state: RuleState,
+                      draws: dict[str, Tensor]):
+        p = self.params
+        B, C, P = c.shape
+        W, running = self._predictor(l, torch.cat([c, t], -1), state)
+        loss_c, g_c = _error(channel_map(W, c), t, p.eps)          # c predicts sg(t)
+        loss_t, g_t = _error(channel_map(W, t), c, p.eps)          # t predicts sg(c)
+        G_c = channel_map(W.T, g_c) / P
+        G_t = channel_map(W.T, g_t) / P
+        learned = {}
+        if p.predictor == "delta":
+            learned[f"pred{l + 1}"] = -(channel_outer(g_c, c) + channel_outer(g_t, t)) / (B * P)
+        return ((loss_c + loss_t) / (B * P)).detach(), G_c, G_t, learned, running
+
+    def layer_loss(self, l: int, c: Tensor, t: Tensor, state: RuleState,
+                   draws: dict[str, Tensor]) -> Tensor:
+        p = self.params
+        B, C, P = c.shape
+        W, _ = self._predictor(l, torch.cat([c, t], -1).detach(), state)
+        total = 0
+        for x, target in ((c, t), (t, c)):
+            n_p, _ = _normalised(torch.einsum("ij,bjp->bip", W, x), p.eps)
+            n_t, _ = _normalised(target.detach(), p.eps)
+            total = total + (1 - (n_p * n_t).sum(1)).sum()
+        return total / (B * P)
+
+
+register(RuleInfo(name="stopgrad", family="noncontrastive", local=True,
+                  modifies="w1..wL (pred1..predL if predictor = 'delta'); then readout (delta "
+                           "rule)",
+                  pre="pre-synaptic rate u",
+                  post="gate f'(a) × W_pᵀ (normalised prediction error of the partner)",
+                  modulator="none: the partner is a target (stop-gradient); W_p from the "
+                            "neurons' running correlation (DirectPred) or a delta rule",
+                  third_factor="none",
+                  reference="Grill et al. 2020 (BYOL); Tian, Chen & Ganguli 2021 (DirectPred)",
+                  records=("loss",)),
+         StopGradParams, lambda p: StopGradRule(p))
