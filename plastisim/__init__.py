@@ -40,10 +40,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "Monitor":     # lazily: recording needs xarray and netCDF4
-        from .monitor import Monitor
+    if name == "Monitor":     # lazily: recording needs xarray and netCDF4 (plastisim.recording)
+        from .recording.monitor import Monitor
         return Monitor
     if name == "open_run":
-        from .live import open_run
+        from .recording.record import open_run
         return open_run
     raise AttributeError(f"module 'plastisim' has no attribute {name!r}")

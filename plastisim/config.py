@@ -96,7 +96,7 @@ INDICES = Check('a list of "name.axis=selection" strings',
 
 @dataclass(frozen=True)
 class RecordConfig:
-    """What the Monitor records (``plastisim.monitor``); names: "all", "" or "a,b"."""
+    """What the Monitor records (``plastisim.recording.monitor``); names: "all", "" or "a,b"."""
     path: str = checked("", text)    # the run's netCDF file (--out overrides)
     weights: str = checked("", text)  # synapses whose weights are recorded
     updates: str = checked("", text)  # synapses whose update directions are recorded

@@ -63,6 +63,12 @@ def impossible(field: str, value: Any, need: str) -> ConfigError:
     return ConfigError(f"{field}={shown(value)} is impossible{sep}{need}")
 
 
+def not_of_form(what: str, text: str, form: str, hint: str = "") -> ConfigError:
+    """``what 'text' is not of the form FORM (hint)``: text that does not parse."""
+    return ConfigError(f"{what} {text!r} is not of the form {form}"
+                       + (f" ({hint})" if hint else ""))
+
+
 def wrong_type(field: str, value: Any, need: str) -> ConfigError:
     """``field=value has the wrong type: need``."""
     return ConfigError(f"{field}={shown(value)} has the wrong type: need {need}")

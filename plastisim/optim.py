@@ -47,10 +47,15 @@ def sgd(w: Tensor, direction: Tensor, buffer: Tensor | None, lr: Tensor, decay: 
     returning (w, b), new tensors. ``addcmul`` rounds as SGD's ``w.add_(b, alpha=−η)`` (one
     fused multiply-add), so that a float32 run's weights equal torch.optim.SGD's bit for bit;
     ``lr`` is a 0-d tensor (a different rate needs no new compiled step)."""
-    g = decay * w - direction if decay else -direction     # the same numbers (0 · w = 0)
-    if momentum:
-        buffer = buffer * momentum + g
-        g = buffer
+    if decay:
+        g = decay * w - direction
+        if momentum:
+            buffer = buffer * momentum + g
+            g = buffer
+    elif momentum:            # the same numbers with one pass less: μb + (0·w − Δ) = μb − Δ
+        g = buffer = buffer * momentum - direction
+    else:
+        g = -direction
     return torch.addcmul(w, g, -lr), buffer
 
 

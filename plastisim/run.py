@@ -18,9 +18,10 @@ from . import rules
 from .config import RunConfig
 from .errors import ConfigError, impossible
 from .metrics import sensitivity_matrix
-from .monitor import Monitor
 from .network import Network, hierarchy
-from .record import curve_dataset, provenance
+from .options import Status
+from .recording.monitor import Monitor
+from .recording.record import curve_dataset, provenance
 from .resources import SIZE_KEYS, check_memory
 from .rhm import RHM, RHMBatch, check_grammar, check_split, max_data
 from .train import (DTYPES, TrainOptions, TrainResult, evaluation_epochs, phase_learning_rates,
@@ -132,7 +133,7 @@ def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
     training ended (converged, max_epochs): after a divergence the weights are not finite, and
     an interrupted or failed run has no final state (nor time to measure it)."""
     depth, levels = len(built.net.hidden), built.rhm.L
-    if result.status not in ("converged", "max_epochs") or len(built.test_set) == 0:
+    if result.status not in (Status.CONVERGED, Status.MAX_EPOCHS) or len(built.test_set) == 0:
         values = np.full((depth, levels), np.nan)
     else:
         values = sensitivity_matrix(built.net, built.rhm, built.test_set[:SENSITIVITY_PROBE],
@@ -150,7 +151,7 @@ def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
     epochs and steps of each phase (``epochs_<phase>``, ``steps_<phase>``), config and
     provenance."""
     attrs = run_attrs(cfg, built)
-    attrs.update(status=result.status, status_message=result.message, steps=result.steps,
+    attrs.update(status=str(result.status), status_message=result.message, steps=result.steps,
                  samples_per_s=result.samples_per_s, elapsed_s=result.elapsed)
     for phase, done in result.phases.items():
         attrs.update({f"epochs_{phase}": done["epochs"], f"steps_{phase}": done["steps"]})
@@ -194,7 +195,7 @@ def disk_bytes(cfg: RunConfig, built: Built, monitor: Monitor | None = None) -> 
     """Disk the run's file takes at most, in parts: ``file`` (learning curve, sensitivity,
     attributes) and, with ``monitor`` (its [record] Monitor), ``records`` (every recorded step,
     ``live.file_bytes``) and ``reserve`` (the room a stream holds while it grows, ``live``)."""
-    from . import live
+    from .recording import live
 
     steps, evaluations = run_length(built)
     parts = {"file": file_bytes(cfg, evaluations)}

@@ -28,6 +28,7 @@ import xarray as xr
 from . import rules
 from .errors import impossible
 from .metrics import sample_complexity_from_dataset
+from .options import Status
 
 OVER = "n_train_multiple"
 SEED = "seed"
@@ -64,7 +65,7 @@ def _per_rate(ds: xr.Dataset, by: str) -> tuple[xr.DataArray, xr.DataArray, xr.D
     """Seed means of the score and of the steps (+∞ without final values), and whether every
     seed converged, at every point of the other axes."""
     score, steps = lr_scores(ds, by), ds["steps"].fillna(np.inf)
-    converged = ds["status"] == "converged"
+    converged = ds["status"] == Status.CONVERGED
     if SEED not in ds.dims:
         return score, steps, converged
     return score.mean(SEED), steps.mean(SEED), converged.all(SEED)

@@ -61,7 +61,8 @@ def train(net, rule, train_set, test_set, options=TrainOptions(), *, rhm=None, m
     ``rhm``: the RHM (or one per member), for rules that draw synonym views; ``stop``: a
     reason to stop ("" to go on), read before every step; ``catch``: record an exception as
     status "failed". ``monitor`` records step n of this run as step ``monitor.last_step + n``
-    (epochs likewise): a monitor used again continues its numbering (``plastisim.monitor``).
+    (epochs likewise): a monitor used again continues its numbering
+    (``plastisim.recording.monitor``).
     """
     single = isinstance(net, Network)
     nets = [net] if single else list(net)

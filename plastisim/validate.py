@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError, impossible, wrong_type
+from .errors import ConfigError, impossible, not_of_form, wrong_type
 
 SEED_MAX = 2**63 - 1        # torch.Generator.manual_seed takes a signed 64-bit integer
 
@@ -133,6 +133,21 @@ def converted(cls: type, name: str, value: Any) -> Any:
             or not check.test(value):
         return value
     return check.convert(value)
+
+
+def parse_assignment(text: str, what: str, form: str = "key=value", hint: str = "", *,
+                     dotted: bool = False, need_value: bool = False) -> tuple[str, str]:
+    """``"key=value"`` -> ("key", "value"), both stripped: the one parser of the command line's
+    and the files' ``key=value`` texts (``--set``, ``--record``, ``--only``, rule specs, index
+    selections). ``dotted``: the key must be ``a.b`` (``section.key``, ``name.axis``);
+    ``need_value``: "key=" is refused too. Else ``what 'text' is not of the form FORM (hint)``."""
+    key, sep, value = str(text).partition("=")
+    key, value = key.strip(), value.strip()
+    bad_key = not key or (dotted and ("." not in key or key.startswith(".")
+                                      or key.endswith(".")))
+    if not sep or bad_key or (need_value and not value):
+        raise not_of_form(what, str(text), form, hint)
+    return key, value
 
 
 def check_data(net: Any, batch: Any, name: str) -> None:

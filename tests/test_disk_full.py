@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from plastisim import diskspace, live, record
+from plastisim import diskspace
 from plastisim.cli import main
 from plastisim.diskspace import DiskFullError
-from plastisim.monitor import Monitor
 from plastisim.network import hierarchy
+from plastisim.recording import live, record
+from plastisim.recording.monitor import Monitor
 from plastisim.rhm import RHM
 from plastisim.testing import tiny_run_toml
 

@@ -11,13 +11,13 @@ PACKAGE = Path(plastisim.__file__).parent
 #: every module and package directly under plastisim/, in layers from the bottom up: a module
 #: imports only from its own layer and those below (cycles inside a layer: test_no_import_cycles)
 LAYERS = [
-    ("base", ["errors", "validate", "environment", "interrupt", "outputs", "filelock",
-              "selection", "resources", "threads", "inputs", "diskspace"]),
-    ("files", ["record", "live", "data"]),                # netCDF, CSV
+    ("base", ["errors", "validate", "interrupt", "resources", "threads", "inputs", "diskspace"]),
+    ("files", ["data"]),                                  # netCDF, CSV of experiments (rules)
     ("core", ["traces", "rhm", "neurons", "synapses", "network", "rules", "metrics", "options",
-              "optim", "engine", "members", "phase", "train", "monitor", "analysis",
-              "testing"]),
-    #                                            monitor, analysis: files via record
+              "optim", "engine", "members", "phase", "train", "analysis", "testing"]),
+    # monitor, live, record, selection, outputs, filelock, environment: the Monitor records a
+    # Network (core); netCDF via xarray / netCDF4
+    ("recording", ["recording"]),
     ("studies", ["protocols", "study"]),
     ("config", ["config"]),
     ("run", ["run"]),
@@ -29,8 +29,8 @@ LAYER = {name: layer for layer, names in LAYERS for name in names}
 #: libraries and the layers that may import them (anywhere else they are forbidden)
 LIBRARIES = {
     "argparse": {"cli"}, "matplotlib": {"cli"}, "tqdm": {"cli"},   # only the CLI: flags, figures
-    "xarray": {"files", "studies", "run", "sweep", "bench", "cli"},
-    "netCDF4": {"files", "studies", "run", "sweep", "bench", "cli"},
+    "xarray": {"files", "recording", "studies", "run", "sweep", "bench", "cli"},
+    "netCDF4": {"files", "recording", "studies", "run", "sweep", "bench", "cli"},
     "tomllib": {"config", "sweep"},
     "dask": {"sweep"},                                   # and lazily (test below)
 }
@@ -147,7 +147,7 @@ def test_no_import_cycles():
 
     for name in sorted(graph):
         visit(name)
-    assert "plastisim.monitor" not in graph["plastisim.record"]
+    assert "plastisim.recording.monitor" not in graph["plastisim.recording.record"]
 
 
 def test_public_api_is_exported():

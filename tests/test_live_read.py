@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import plastisim as ps
-from plastisim import filelock, live
 from plastisim.network import hierarchy
+from plastisim.recording import filelock, live
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_ofd = pytest.mark.skipif(filelock._SETLKW is None,
@@ -23,8 +23,9 @@ needs_ofd = pytest.mark.skipif(filelock._SETLKW is None,
 WRITER = """
 import sys, time
 import plastisim as ps
-from plastisim import live, rules
+from plastisim import rules
 from plastisim.network import hierarchy
+from plastisim.recording import live
 from plastisim.train import TrainOptions, train
 
 rhm = ps.RHM(v=8, n_classes=8, m=4, s=2, L=2, seed=0)

@@ -9,8 +9,8 @@ import xarray as xr
 import plastisim as ps
 from plastisim import rules
 from plastisim.errors import ConfigError, UnknownNameError
-from plastisim.monitor import Monitor, parse_indices, resolve_selection
 from plastisim.network import hierarchy
+from plastisim.recording.monitor import Monitor, parse_indices, resolve_selection
 from plastisim.rules.base import StepResult
 from plastisim.traces import Trace
 from plastisim.train import TrainOptions, train

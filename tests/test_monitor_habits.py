@@ -10,11 +10,12 @@ import pytest
 import torch
 
 import plastisim as ps
-from plastisim import filelock, live, outputs, rules
+from plastisim import rules
 from plastisim.cli import main
 from plastisim.errors import ConfigError
-from plastisim.monitor import Monitor
 from plastisim.network import hierarchy
+from plastisim.recording import filelock, live, outputs
+from plastisim.recording.monitor import Monitor
 from plastisim.testing import tiny_run_toml
 from plastisim.train import TrainOptions, train
 

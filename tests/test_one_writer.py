@@ -20,11 +20,11 @@ import torch
 import xarray as xr
 
 import plastisim as ps
-from plastisim import live, outputs
 from plastisim.cli import main
 from plastisim.errors import ConfigError
-from plastisim.monitor import Monitor
 from plastisim.network import hierarchy
+from plastisim.recording import live, outputs
+from plastisim.recording.monitor import Monitor
 from plastisim.testing import tiny_run_toml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WAITING = """
 import sys, time
 from pathlib import Path
-from plastisim import monitor, record
 from plastisim.cli import main
+from plastisim.recording import monitor, record
 
 go = Path(sys.argv[1])
 

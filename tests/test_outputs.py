@@ -13,9 +13,9 @@ import pytest
 import torch
 import xarray as xr
 
-from plastisim import outputs
 from plastisim.cli import main
 from plastisim.errors import ConfigError
+from plastisim.recording import outputs
 from plastisim.testing import tiny_run_toml
 
 ROOT = Path(__file__).resolve().parents[1]

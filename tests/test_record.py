@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -13,12 +14,13 @@ import torch
 import xarray as xr
 
 import plastisim as ps
-from plastisim import analysis, config, record
+from plastisim import analysis, config
+from plastisim.bench.record import bench_record
 from plastisim.cli import main
 from plastisim.cli.record import record_overrides
-from plastisim.bench.record import bench_record
-from plastisim.monitor import Monitor
 from plastisim.network import hierarchy
+from plastisim.recording import record
+from plastisim.recording.monitor import Monitor
 from plastisim.rules.base import StepResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,6 +252,25 @@ def test_curve_only_files_and_in_memory_runs_combine(tmp_path):
     with xr.open_dataset(tmp_path / "both.nc") as back:
         xr.testing.assert_identical(back.load(), both)
         assert back.attrs["status"] == "max_epochs" and "record_every" in back.attrs
+
+
+def test_one_reader_of_plastisim_files(tmp_path):
+    """``plastisim.open_run`` (a file, also while it grows) and ``record.open_input`` (the
+    command line's inputs) are one reader: the latter is the former without retries, with a
+    one-line error for a path that is no netCDF file."""
+    from plastisim.recording import live
+
+    assert ps.open_run is record.open_run is live.open_run
+    curve = record.curve_dataset({"epoch": [1], "step": [4], "test_error": [0.5]},
+                                 {"status": "max_epochs"})
+    record.write(curve, tmp_path / "run.nc")
+    xr.testing.assert_identical(record.open_input(tmp_path / "run.nc"),
+                                ps.open_run(tmp_path / "run.nc"))
+    (tmp_path / "text.nc").write_text("not netCDF")
+    start = time.monotonic()
+    with pytest.raises(ps.ConfigError, match="is not a readable netCDF file"):
+        record.open_input(tmp_path / "text.nc")
+    assert time.monotonic() - start < record.RETRY_S / 2      # at once: no retries
 
 
 def _recorded(net, steps, fill):

@@ -10,11 +10,14 @@ import pytest
 import torch
 
 from plastisim import RHM, ConfigError, config, hierarchy, one_hot, rules, train
+from plastisim.cli.record import record_overrides
 from plastisim.errors import shown
+from plastisim.recording.selection import parse_indices
 from plastisim.resources import check_memory, estimate
 from plastisim.run import build, run_sizes
-from plastisim.sweep import plan
+from plastisim.sweep import parse_spec, plan
 from plastisim.train import TrainOptions
+from plastisim.validate import parse_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"rhm": {"L": 2}, "network": {"width": 8}, "train": {"n_train": 64, "n_test": 64,
@@ -197,3 +200,26 @@ def test_sweep_values_are_checked_before_any_run(axes, says):
 def test_toml_files_of_the_analyses_still_load():
     for path in sorted((ROOT / "analyses").rglob("*.toml")):
         assert plan.load(path).points, path
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda: config.parse_override("width=3"),
+     "--set 'width=3' is not of the form section.key=value (sections: rhm,"),
+    (lambda: config.parse_override("rhm.=3"), "--set 'rhm.=3' is not of the form section.key"),
+    (lambda: parse_indices(["w1=0:16"]),
+     "index selection 'w1=0:16' is not of the form name.axis=selection (e.g. w1.post=0:16)"),
+    (lambda: parse_spec("fa:lr"), "rules='fa:lr': 'lr' is not of the form key=value"),
+    (lambda: record_overrides("all"), "--record 'all' is not of the form key=value,..."),
+    (lambda: parse_assignment("rule=", "--only", "DIM=VALUE", need_value=True),
+     "--only 'rule=' is not of the form DIM=VALUE"),
+])
+def test_key_value_texts_have_one_parser_and_one_message(call, says):
+    """--set, --record, --only, rule specs and index selections: one parser
+    (``validate.parse_assignment``), one message ("... is not of the form ...")."""
+    with pytest.raises(ConfigError) as err:
+        call()
+    assert str(err.value).startswith(says)
+    assert parse_assignment(" rule.lr = 1e-3 ", "--set", dotted=True) == ("rule.lr", "1e-3")
+    # the values of every override are read alike: TOML, else the text as a string
+    assert config.parse_override("rule.lr=1e-3")[2] == parse_spec("fa:lr=1e-3")[1]["lr"] == 1e-3
+    assert config.parse_value("clapp") == "clapp" and config.parse_value('"a b"') == "a b"

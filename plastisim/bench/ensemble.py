@@ -188,7 +188,7 @@ def _run_ensemble(setup: _Setup, size: int) -> dict:
     samples, seconds = setup.timed(clock)
     return {"rate": size * samples / seconds, "wall": wall,
             "peak": None if peak.bytes is None else peak.bytes / size,
-            "statuses": Counter(r.status for r in results)}
+            "statuses": Counter(str(r.status) for r in results)}
 
 
 def _run_sequential(setup: _Setup, size: int) -> dict:
@@ -204,7 +204,7 @@ def _run_sequential(setup: _Setup, size: int) -> dict:
         n, t = setup.timed(clock)
         samples, seconds = samples + n, seconds + t
         peaks.append(peak.bytes)
-        statuses[result.status] += 1
+        statuses[str(result.status)] += 1   # plain words in the JSON rows
     return {"rate": samples / seconds, "wall": wall,
             "peak": None if None in peaks else max(peaks), "statuses": statuses}
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from .. import rules
-from ..monitor import Monitor
 from ..network import hierarchy
+from ..recording.monitor import Monitor
 from ..rhm import RHM
 from ..train import TrainOptions, train
 from .timing import machine, resident_bytes

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from ..diskspace import DiskFullError, disk_full_line, full_errno
 from ..errors import ConfigError, PlastisimError, unknown
 from ..interrupt import Interrupted, Signals
-from ..outputs import claiming
+from ..recording.outputs import claiming
 
 
 #: options of ``plastisim bench``, each passed to the benchmarks that take it
@@ -69,7 +69,7 @@ class _Version(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         from .. import __version__
-        from ..environment import environment
+        from ..recording.environment import environment
 
         env = environment()
         dirty = " (uncommitted changes)" if env["git_dirty"] == "true" else ""

@@ -83,7 +83,7 @@ def _config(run: DemoRun, width: int):
 
 def _demo(args: argparse.Namespace) -> int:
     from ..errors import check_int
-    from ..outputs import check_output_path, make_parent
+    from ..recording.outputs import check_output_path, make_parent
     from .options import threads, torch_threads
 
     width = check_int("--width", int(args.width) if str(args.width).isdigit() else args.width, 1)

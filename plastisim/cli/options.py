@@ -59,10 +59,10 @@ def torch_threads(n: int) -> Iterator[int]:
 
 def save_png(fig, path: str | Path, source: str = "", dpi: int = 120) -> Path:
     """``fig`` as a PNG at ``path``, written beside and moved into place, with the provenance
-    (``plastisim.environment``) in its text chunks."""
+    (``plastisim.recording.environment``) in its text chunks."""
     from .. import __version__
-    from ..environment import environment
-    from ..outputs import write_atomically
+    from ..recording.environment import environment
+    from ..recording.outputs import write_atomically
 
     meta = {"Software": f"plastisim {__version__}", "Source": source,
             **{k: str(v) for k, v in environment().items()}}

@@ -33,7 +33,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--rule", default="triplet", help="stdp-family rule (default triplet)")
     p.add_argument("--params", help="named parameter set of the rule (e.g. visual_nearest_full)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a rule parameter (repeatable), e.g. --set gamma=-1")
+                   help="override a rule parameter (repeatable; the value read as by plastisim "
+                   "run --set: TOML, else a string), e.g. --set gamma=-1")
     p.add_argument("--pairings", help="number of pairings (default 60)")
     p.add_argument("--freq", help="stdp_window: repetition frequency in Hz (default 1)")
     p.add_argument("--dt-max-ms", help="stdp_window: largest |dt| in ms (default 100)")
@@ -52,25 +53,14 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=run_protocol)
 
 
-def _value(text: str):
-    """A --set value: bool, int, float or string."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _rule_params(args: argparse.Namespace) -> dict:
+    from ..config import parse_value
+    from ..validate import parse_assignment
+
     params = {}
     for item in args.set:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise impossible("--set", item, "need KEY=VALUE")
-        params[key.removeprefix("rule.")] = _value(text)
+        key, text = parse_assignment(item, "--set", "[rule.]key=value", "e.g. gamma=-1")
+        params[key.removeprefix("rule.")] = parse_value(text)
     if args.params is not None:
         params["params"] = args.params
     return params
@@ -151,11 +141,11 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run_protocol(args: argparse.Namespace) -> int:
-    from .. import record
-    from ..environment import environment
     from ..interrupt import hold
-    from ..outputs import check_output_path, make_parent
     from ..protocols import PROTOCOLS, event_rule
+    from ..recording import record
+    from ..recording.environment import environment
+    from ..recording.outputs import check_output_path, make_parent
     from .options import threads, torch_threads
 
     # check everything before any work: the arguments, then the outputs

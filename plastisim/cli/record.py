@@ -7,7 +7,7 @@ of ``plastisim run`` (figures: ``plastisim report``, plastisim/cli/report.py).
 
 Bad input is a one-line ``PlastisimError`` (exit code 2); existing files are never replaced
 without ``--overwrite``, and every output is written beside its name and moved into place
-(``plastisim.outputs``), so an interruption leaves the old files as they were.
+(``plastisim.recording.outputs``), so an interruption leaves the old files as they were.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import json
 import shlex
 from pathlib import Path
 
-from ..errors import ConfigError, check_int
+from ..errors import check_int
+from ..validate import parse_assignment
 
 
 def record_overrides(text: str | None) -> list[str]:
@@ -29,21 +30,19 @@ def record_overrides(text: str | None) -> list[str]:
         return []
     pairs: list[list[str]] = []
     for token in text.split(","):
-        if "=" in token:
-            pairs.append([part.strip() for part in token.split("=", 1)])
-        elif pairs:
+        if pairs and "=" not in token:
             pairs[-1][1] += "," + token.strip()
         else:
-            raise ConfigError(f"--record {text!r} is not of the form key=value,... "
-                              "(e.g. weights=all,every=100)")
+            pairs.append(list(parse_assignment(token, "--record", "key=value,...",
+                                               "e.g. weights=all,every=100")))
     indices = [f"{key}={value}" for key, value in pairs if "." in key]
     out = [f"record.{key}={value}" for key, value in pairs if "." not in key]
     return out + ([f"record.indices={json.dumps(indices)}"] if indices else [])
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .. import record
-    from ..selection import parse_indices
+    from ..recording import record
+    from ..recording.selection import parse_indices
 
     variables = [v for item in args.vars or [] for v in item.split(",") if v]
     every = None

@@ -8,7 +8,7 @@ The learning curve of a layerwise self-supervised run shows its two phases apart
 with the step where the readout phase starts marked, the local (self-supervised) loss and the
 readout's cross-entropy each in its own labelled panel. Bad input is a one-line
 ``PlastisimError`` (exit code 2); existing PNGs are replaced only with ``--overwrite``, each
-written beside its name and moved into place (``plastisim.outputs``).
+written beside its name and moved into place (``plastisim.recording.outputs``).
 """
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ LOSS_LABELS = {"joint": "train loss (cross-entropy)",
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .. import analysis, record
+    from .. import analysis
     from ..interrupt import hold
-    from ..outputs import check_output_path, make_parent
+    from ..recording import record
+    from ..recording.outputs import check_output_path, make_parent
     from .options import save_png
 
     ds = record.open_input(args.file)
@@ -70,7 +71,7 @@ def _sweep_figure(args: argparse.Namespace, ds, png: Path) -> int:
     """The figure of ``plastisim pstar FILE`` (its defaults: test error and S against
     P/(n_c·m^L), one panel per setting) of a sweep's merged file over n_train_multiple."""
     from ..interrupt import hold
-    from ..outputs import check_output_path, make_parent
+    from ..recording.outputs import check_output_path, make_parent
     from ..study import OVER, rows, summarize
     from .pstar import _curves, figure
 

@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
     from .. import config
     from ..errors import ConfigError
     from ..interrupt import Signals
-    from ..outputs import Output
+    from ..recording.outputs import Output
     from ..run import build, record_monitor
     from .options import threads, torch_threads
     from .record import record_overrides
@@ -93,11 +93,11 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
     records only), else None. A full disk while recording ends the run as status "failed"
     ("disk full ... at step N"), its learning curve and status written in the room the
     recording kept for them."""
-    from .. import record
     from ..diskspace import DiskFullError
-    from ..filelock import file_identity
-    from ..options import record_failure
-    from ..outputs import make_parent
+    from ..options import Status, record_failure
+    from ..recording import record
+    from ..recording.filelock import file_identity
+    from ..recording.outputs import make_parent
     from ..run import describe, execute, make_monitor
     from .progress import phase_bars
 
@@ -115,12 +115,12 @@ def _train_and_write(cfg, built, output, args, stop, n_threads: int):
             try:
                 monitor.close()
             except DiskFullError as err:    # its last records did not fit: cut short there
-                if result.status != "failed":
+                if result.status != Status.FAILED:
                     record_failure(result, err)
                     ds = describe(cfg, built, result)     # the status it ended with
         if output is None:
             return result, False, None
-        if output.replaces and result.status in ("interrupted", "failed"):
+        if output.replaces and result.status in (Status.INTERRUPTED, Status.FAILED):
             output.discard()
             return result, False, None
         if monitor is not None and file_identity(output.work) != created:
@@ -185,6 +185,7 @@ def _ending(result, stop, output, kept: bool, unwritten=None) -> int:
     import os
 
     from ..diskspace import DiskFullError
+    from ..options import Status
 
     if unwritten is not None:       # the run's file could not be completed
         state = ("it holds the run's records, without learning curve and status" if kept else
@@ -192,7 +193,7 @@ def _ending(result, stop, output, kept: bool, unwritten=None) -> int:
         print(f"plastisim: error: {unwritten.short} writing {output.path}: {state} (the run: "
               f"{result.status}, {result.message})", file=sys.stderr)
         return 1
-    disk_full = result.status == "failed" and isinstance(result.error, DiskFullError)
+    disk_full = result.status == Status.FAILED and isinstance(result.error, DiskFullError)
     where = ""
     if output is not None and kept:
         where = f"; {output.path} holds the run up to there"
@@ -204,17 +205,17 @@ def _ending(result, stop, output, kept: bool, unwritten=None) -> int:
     if disk_full:                           # a signal may have come too: the disk says more
         print(f"plastisim: error: {result.message}{where}", file=sys.stderr)
         return 1
-    if result.status == "interrupted":
+    if result.status == Status.INTERRUPTED:
         print(f"plastisim: interrupted by {result.message}{where}", file=sys.stderr)
         return stop.exit_code
     if stop.signum is not None:             # it came while the ended run was being written
         print(f"plastisim: {stop()} arrived after training had ended ({result.status}); the "
               "output is complete", file=sys.stderr)
         return stop.exit_code
-    if result.status == "failed" and os.environ.get("PLASTISIM_TRACEBACK"):
+    if result.status == Status.FAILED and os.environ.get("PLASTISIM_TRACEBACK"):
         raise result.error
-    if result.status in ("diverged", "failed"):
-        failed = "training failed: " if result.status == "failed" else ""
+    if result.status in (Status.DIVERGED, Status.FAILED):
+        failed = "training failed: " if result.status == Status.FAILED else ""
         print(f"plastisim: error: {failed}{result.message}{where}", file=sys.stderr)
         return 1
     return 0

@@ -22,11 +22,13 @@ def _progress(total: int, quiet: bool):
     if quiet or not sys.stderr.isatty() or total == 0:
         return None, None
     from tqdm import tqdm
+
+    from ..sweep.merge import OK
     bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
     failed = []
 
     def on_result(key: str, ds, done: int, todo: int) -> None:
-        if ds.attrs.get("status") not in ("converged", "max_epochs"):
+        if ds.attrs.get("status") not in OK:
             failed.append(key)
         if bar.total != todo:           # --resume: only the unfinished runs are to do
             bar.total = todo
@@ -42,10 +44,12 @@ def _label(value) -> str:
 
 def summary_rows(ds) -> list[str]:
     """One row per point of the non-seed axes: final test error (mean ± std over seeds)."""
+    from ..sweep.merge import OK
+
     dims = [d for d in ds.test_error.dims if d != "seed"]
     err, status = ds.test_error, ds.status
     stacked = err.stack(point=dims) if dims else err.expand_dims(point=[0])
-    ok = status.isin(["converged", "max_epochs"])
+    ok = status.isin([str(s) for s in OK])
     ok = ok.stack(point=dims) if dims else ok.expand_dims(point=[0])
     header = [*dims, "test error", "ok runs"]
     rows = []
@@ -70,14 +74,13 @@ def _sweep(args: argparse.Namespace) -> int:
     from ..interrupt import exit_code, signal_name
     from ..sweep import load, run_sweep
     from ..sweep.subset import subset
+    from ..validate import parse_assignment
 
     check_int("--ensemble", args.ensemble, 1)
     sweep = load(args.file)
     for text in args.only or []:
-        dim, sep, values = text.partition("=")
-        if not sep or not values:
-            raise ConfigError(f"--only {text!r} is not of the form DIM=VALUE[,VALUE...]")
-        sweep = subset(sweep, dim.strip(), [v.strip() for v in values.split(",")])
+        dim, values = parse_assignment(text, "--only", "DIM=VALUE[,VALUE...]", need_value=True)
+        sweep = subset(sweep, dim, [v.strip() for v in values.split(",")])
     n_unique = len(sweep.runs)
     dims = " × ".join(f"{a.dim}[{len(a.values)}]" for a in sweep.axes) or "one point"
     if args.dry_run:

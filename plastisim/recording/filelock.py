@@ -76,8 +76,8 @@ class WriteLock:
     def acquire(self) -> None:
         me = threading.get_ident()
         if _readings.get((self._key, me)):
-            raise RuntimeError(f"{str(self.path)!r} is read in this thread (plastisim.live."
-                               "reading): record after the with block")
+            raise RuntimeError(f"{str(self.path)!r} is read in this thread (plastisim.recording."
+                               "live.reading): record after the with block")
         if any(w is not self and w.held and w._thread == me for w in _writers[self._key]):
             raise RuntimeError(f"{str(self.path)!r} is written by another writer in this "
                                "thread (an open Monitor?): close that one first")

@@ -16,7 +16,7 @@ the file complete and closed.
 
     ds = plastisim.open_run("runs/x.nc")            # everything recorded so far, in memory
     ds = plastisim.open_run("runs/x.nc", variables=["weight_w2"], last=1)   # the last record
-    with plastisim.live.reading("runs/x.nc"):       # any other reader, e.g. netCDF4
+    with plastisim.recording.live.reading("runs/x.nc"):     # any other reader, e.g. netCDF4
         with netCDF4.Dataset("runs/x.nc") as nc:
             w2 = nc["weight_w2"][-1]
 
@@ -32,7 +32,7 @@ A reader waits for the writer's next closing (at most ``KEEP_OPEN_S`` while reco
 often, else until the record being written is done) and the writer waits while a reader holds
 the lock, so readers hold it briefly: ``open_run`` loads what it returns and lets go.
 
-The lock (``plastisim.filelock``) is a Linux open-file-description lock on one byte far beyond
+The lock (``filelock``) is a Linux open-file-description lock on one byte far beyond
 the data: it does not conflict with HDF5's own ``flock`` of the file, it survives the writer's
 HDF5 closing its descriptor, and the kernel releases it when its holder dies (a killed writer
 blocks nobody). Where there is no such lock (macOS, Windows), ``open_run`` retries while
@@ -42,25 +42,24 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from . import diskspace
-from .diskspace import DiskFullError
-from .errors import unknown
+from .. import diskspace
+from ..diskspace import DiskFullError
 from .filelock import WriteLock, reading
-from .record import STEP_COORDS, Schema, netcdf_attrs, trajectory_dataset
+from .record import STEP_COORDS, Schema, netcdf_attrs, open_run, trajectory_dataset
 
+#: ``open_run`` (``record``, the one reader of plastisim's files) is re-exported here, beside
+#: the lock it shares with the stream
 __all__ = ["Stream", "open_run", "reading", "WriteLock", "KEEP_OPEN_S"]
 
 COMPRESS_MIN_BYTES = 16 * 1024      # per record; smaller variables are stored uncompressed
 SMALL_CHUNK_BYTES = 64 * 1024       # chunk size of the uncompressed variables
 KEEP_OPEN_S = 0.5                   # Stream: the longest a file stays open (readers wait)
 CLOSE_POLL_S = 0.05                 # Stream.close: how often it retries a file held open
-RETRY_S = 5.0                       # open_run: how long it retries a file it cannot open
 COORD_CHUNK = SMALL_CHUNK_BYTES // 8    # records per chunk of the step coordinates
 RESERVE_BYTES = 256 * 1024          # Stream: room held for what follows the records (a curve)
 HEADER_BYTES = 32 * 1024            # file_bytes: superblock, groups, attributes (+1 kB a variable)
@@ -372,29 +371,3 @@ class Stream:
         self._shut()
         self._closed = True
         self._lock.close()
-
-
-def open_run(path: str | Path, variables: Sequence[str] | None = None,
-             last: int | None = None) -> xr.Dataset:
-    """A run file, finished or still recording, read into memory under the shared lock: all of
-    it, or only ``variables`` (with their coordinates) and the ``last`` records along ``step``.
-
-    A file that cannot be opened (being created, or written by a process that does not take
-    the lock) is retried for ``RETRY_S`` seconds; then its error is raised."""
-    deadline = time.monotonic() + RETRY_S
-    while True:
-        try:
-            with reading(path), xr.open_dataset(path, engine="netcdf4") as ds:
-                for name in variables or ():
-                    if name not in ds.data_vars:
-                        raise unknown("variable", name, ds.data_vars)
-                ds = ds[list(variables)] if variables else ds
-                if last is not None and "step" in ds.dims:
-                    ds = ds.isel(step=slice(-last, None) if last > 0 else slice(0, 0))
-                return ds.load()
-        except FileNotFoundError:
-            raise
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)

@@ -17,7 +17,7 @@ What (names: ``"all"``, one name, ``"w1,w2"`` or a list; None / "" records nothi
 indexes the fan-in (receptive field) of a post unit; its coordinate ``pre_channel_<syn>`` names
 the pre-synaptic channel of each entry. ``indices`` selects subsets by axis ("position",
 "post", "pre" for a synapse; "channel", "position" for a group): a list, range or slice of
-indices, or a string "0:16", "0:64:4", "3,5,9" (``plastisim.selection``); weights and updates
+indices, or a string "0:16", "0:64:4", "3,5,9" (``selection``); weights and updates
 of a synapse (rates and traces of a group) share the selection. A record taken without a step
 result (``step=None``, e.g. the initial state at step 0) holds NaN for the updates and the loss.
 
@@ -25,7 +25,7 @@ Where: ``path=None`` keeps records in memory — every record, or with ``max_ste
 of the last ``max_steps`` records (tensors stay on the network's device until ``to_xarray``);
 ``path="x.nc"`` streams every record to a netCDF4 file (``live.Stream``), flushed after each;
 ``plastisim.open_run`` reads it while it grows. An existing file is replaced only with
-``overwrite=True``, under the output rule of the CLI (``plastisim.outputs``): the recording is
+``overwrite=True``, under the output rule of the CLI (``outputs``): the recording is
 written beside it (``Monitor.work``, ``.x.nc.tmp<random>``; read that path live) and moved over
 it by ``close()``; leaving a ``with`` block by an exception (``close(replace=False)``), a crash
 or a monitor never closed keep the old file. One process streams a path from one Monitor at a
@@ -57,14 +57,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError, check_int, impossible, unknown
+from ..network import Network
 from . import live, record
-from .errors import ConfigError, check_int, impossible, unknown
-from .network import Network
 from .outputs import Output
 from .selection import parse_indices, parse_selection, resolve_names, resolve_selection
 
 __all__ = ["Monitor", "SYNAPSE_AXES", "GROUP_AXES",
-           # selections, defined in plastisim.selection
+           # selections, defined in selection
            "parse_selection", "parse_indices", "resolve_selection"]
 
 SYNAPSE_AXES = ("position", "post", "pre")
@@ -304,7 +304,7 @@ class Monitor:
         if path is not None:            # another open Monitor of this process: named as such
             with _streaming_lock:
                 _refuse_streamed(Path(path), Path(path).resolve(), None)
-        # the path is this Monitor's (plastisim.outputs.claim) until close(): a second writer,
+        # the path is this Monitor's (outputs.claim) until close(): a second writer,
         # here or in another process (plastisim run --overwrite), is refused
         self._output = None if path is None else Output(path, overwrite)
         self.path = None if path is None else self._output.path

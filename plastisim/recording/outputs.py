@@ -58,7 +58,7 @@ try:
 except ImportError:                 # Windows: outputs are not locked
     fcntl = None
 
-from .errors import ConfigError, impossible
+from ..errors import ConfigError, impossible
 from .filelock import file_identity
 
 TEMP_NAME_BYTES = 32        # of the file's name kept in its temporary name (``beside``)

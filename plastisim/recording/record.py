@@ -10,18 +10,21 @@ One file per run, all in the root group (plain ``xarray.open_dataset`` reads it)
 Every variable carries CF-style ``units`` and ``long_name``; the global attributes carry
 ``Conventions``, ``title``, ``source``, ``history`` and the provenance of the run: plastisim
 version, the full configuration as TOML text, every seed, device, dtype and the batch reduction
-of weight updates, and where it ran (``plastisim.environment``: Python, numpy, torch, xarray and
+of weight updates, and where it ran (``environment``: Python, numpy, torch, xarray and
 netCDF4 versions, host, git commit and whether the tree was dirty, command line).
 
-Files follow the output rule of ``plastisim.outputs`` (``check_output_path``, re-exported here):
+Files follow the output rule of ``outputs`` (``check_output_path``, re-exported here):
 ``write`` and ``export`` write beside the destination and move the file into place.
 
-Streaming: ``plastisim.live.Stream`` appends records to a file of this schema as they come
-(and ``plastisim.open_run`` reads it while it grows).
+Streaming: ``live.Stream`` appends records to a file of this schema as they come. Reading:
+``open_run`` (``plastisim.open_run``) reads any file of this schema, also while it grows, and
+``open_input`` is the same read of a file named on the command line.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,19 +33,20 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .diskspace import writing
+from ..diskspace import writing
+from ..errors import ConfigError, impossible, unknown
+from ..inputs import check_input_file
 from .environment import environment, git_state
-from .errors import ConfigError, impossible, unknown
-from .filelock import WriteLock
-from .inputs import check_input_file
+from .filelock import WriteLock, reading
 from .outputs import check_output_path, claiming, write_atomically
 from .selection import resolve_selection
 
 __all__ = ["provenance", "git_state", "check_output_path", "write", "append", "export",
-           "open_input", "combine", "curve_dataset", "trajectory_dataset", "Schema",
+           "open_run", "open_input", "combine", "curve_dataset", "trajectory_dataset", "Schema",
            "Field"]
 
 CF_CONVENTIONS = "CF-1.8"
+RETRY_S = 5.0       # open_run: how long it retries a file it cannot open (being written)
 
 #: units and long names of the learning-curve variables
 CURVE_ATTRS: dict[str, tuple[str, str]] = {
@@ -67,7 +71,7 @@ def _now() -> str:
 
 def provenance(config_toml: str, seeds: dict[str, int], device: str, dtype: str) -> dict[str, Any]:
     """Global attributes describing where a result comes from (``environment()`` included)."""
-    from . import __version__
+    from .. import __version__
 
     attrs: dict[str, Any] = {"Conventions": CF_CONVENTIONS, "source": f"plastisim {__version__}",
                              "plastisim_version": __version__, "torch_version": torch.__version__,
@@ -145,12 +149,42 @@ def trajectory_dataset(schema: Schema, coords: dict[str, np.ndarray],
 
 
 # --- files --------------------------------------------------------------------------------------
+def open_run(path: str | Path, variables: Sequence[str] | None = None,
+             last: int | None = None, *, retry_s: float = RETRY_S) -> xr.Dataset:
+    """A file plastisim wrote (a run, finished or still recording; a sweep's merged file) read
+    into memory (and closed) under the shared lock of its writer (``live``, ``filelock``): all
+    of it, or only ``variables`` (with their coordinates) and the ``last`` records along
+    ``step``. The one reader of plastisim's files: ``plastisim.open_run``, and through
+    ``open_input`` the command line's.
+
+    A file that cannot be opened (being created, or written by a process that does not take
+    the lock) is retried for ``retry_s`` seconds; then its error is raised."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            with reading(path), xr.open_dataset(path, engine="netcdf4") as ds:
+                for name in variables or ():
+                    if name not in ds.data_vars:
+                        raise unknown("variable", name, ds.data_vars)
+                ds = ds[list(variables)] if variables else ds
+                if last is not None and "step" in ds.dims:
+                    ds = ds.isel(step=slice(-last, None) if last > 0 else slice(0, 0))
+                return ds.load()
+        except FileNotFoundError:
+            raise
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def open_input(path: str | Path) -> xr.Dataset:
-    """A netCDF file read fully into memory (and closed); one-line errors for bad paths."""
+    """``open_run`` of a file the user named (``plastisim report``, ``export``): a path that
+    is no readable netCDF file is a one-line ConfigError at once (no retry: an input is a file
+    that exists, not one being created)."""
     path = check_input_file(path, "input file", "netCDF file", hint="sweep.nc")
     try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            return ds.load()
+        return open_run(path, retry_s=0)
     except (OSError, ValueError) as err:
         raise ConfigError(f"input file {str(path)!r} is not a readable netCDF file: "
                           f"{str(err).splitlines()[0]}") from None

@@ -7,7 +7,7 @@
 
 An index selection is a list, range, slice or tensor of indices, or a string "0:16", "0:64:4",
 "3,5,9". Used by ``Monitor`` (what to record) and ``record.export`` (what to keep); it knows no
-files and no network, only numbers and names, so both import it from below.
+files and no network, only numbers and names.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import ConfigError, impossible, unknown
+from ..errors import impossible, not_of_form, unknown
+from ..validate import parse_assignment
 
 
 def parse_selection(text: str) -> slice | list[int]:
@@ -32,20 +33,17 @@ def parse_selection(text: str) -> slice | list[int]:
             return slice(*parts)
         return [int(p) for p in text.split(",")]
     except ValueError:
-        raise ConfigError(f"index selection {text!r} is not of the form start:stop[:step] or "
-                          "i,j,k") from None
+        raise not_of_form("index selection", text, "start:stop[:step] or i,j,k") from None
 
 
 def parse_indices(entries: Iterable[str]) -> dict[str, dict[str, Any]]:
     """["w1.post=0:16", "h1.channel=3,5"] -> {"w1": {"post": "0:16"}, "h1": {"channel": "3,5"}}."""
     out: dict[str, dict[str, Any]] = {}
     for entry in entries:
-        key, sep, value = str(entry).partition("=")
-        name, dot, axis = key.strip().rpartition(".")
-        if not sep or not dot or not name:
-            raise ConfigError(f"index selection {entry!r} is not of the form name.axis=selection "
-                              "(e.g. w1.post=0:16)")
-        out.setdefault(name, {})[axis] = value.strip()
+        key, value = parse_assignment(entry, "index selection", "name.axis=selection",
+                                      "e.g. w1.post=0:16", dotted=True)
+        name, _, axis = key.rpartition(".")
+        out.setdefault(name, {})[axis] = value
     return out
 
 

@@ -63,15 +63,16 @@ class Pair(NamedTuple):
         """[(G ⊙ f'(a), u), ...] per data path, G = B ∂ℓ/∂c and G2 = B ∂ℓ/∂t (or None).
         A positional pair scatters G and G2 back to their positions out of place (a position
         may be a context and a target: their signals add)."""
+        # f'(a) = H(a) = sign(f(a)) for the ReLU rates z (one pass, no bool → float copy)
         if self.context is None:
-            out = [(G * (self.a > 0), self.u)]
+            out = [(G * self.z.sign(), self.u)]
             if G2 is not None:
-                out.append((G2 * (self.a2 > 0), self.u2))
+                out.append((G2 * self.z2.sign(), self.u2))
             return out
         grad = _scatter(torch.zeros_like(self.z), G, self.context)    # (B, C, P)
         if G2 is not None:
             grad = _scatter(grad, grad[..., self.target] + G2, self.target)
-        return [(grad * (self.a > 0), self.u)]
+        return [(grad * self.z.sign(), self.u)]
 
 
 def _scatter(into: Tensor, src: Tensor, positions: slice) -> Tensor:

@@ -41,7 +41,8 @@ import xarray as xr
 from .. import config
 from ..config import RunConfig
 from ..errors import ConfigError, PlastisimError
-from ..record import curve_dataset, provenance
+from ..options import Status
+from ..recording.record import curve_dataset, provenance
 from ..run import execute
 from ..threads import set_threads
 
@@ -68,8 +69,8 @@ def one_line(err: BaseException) -> str:
 def failed_dataset(config_toml: str, source: str, reason: str) -> xr.Dataset:
     """The file of a run that did not train: empty learning curve, status "failed", reason."""
     attrs = provenance(config_toml, {}, "none", "")
-    attrs.update(title="plastisim run that failed", status="failed", status_message=reason,
-                 config_source=source)
+    attrs.update(title="plastisim run that failed", status=Status.FAILED.value,
+                 status_message=reason, config_source=source)
     return curve_dataset({}, attrs)
 
 
@@ -93,7 +94,7 @@ def run_task(config_tomls: list[str], sources: list[str] | None = None,
     except Exception:                   # the reasons are the members' own, found alone
         datasets = [None] * len(config_tomls)
     return [run_task([text], [source], threads)[0]
-            if ds is None or ds.attrs.get("status") == "failed" else _stamp(ds, text, threads)
+            if ds is None or ds.attrs.get("status") == Status.FAILED else _stamp(ds, text, threads)
             for ds, text, source in zip(datasets, config_tomls, sources)]
 
 

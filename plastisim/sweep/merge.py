@@ -30,10 +30,12 @@ import xarray as xr
 
 from .. import rules
 from ..config import RunConfig
-from ..record import CF_CONVENTIONS, CURVE_ATTRS, git_state
+from ..options import Status
+from ..recording.record import CF_CONVENTIONS, CURVE_ATTRS, git_state
 from .plan import MULTIPLE, Point, Sweep
 
-OK = ("converged", "max_epochs")
+#: the statuses of a run that trained to an end with final values
+OK = (Status.CONVERGED, Status.MAX_EPOCHS)
 FINALS = ("test_error", "train_error", "train_loss")
 CURVES = ("test_error", "train_error", "train_loss", "epoch", "step")
 #: variables and attributes that depend on when and where a sweep ran, not on its results
@@ -68,7 +70,7 @@ def is_finished(path: Path) -> bool:
     except OSError as err:
         warnings.warn(f"{err}; running it again", UnreadableRunWarning, stacklevel=2)
         return False
-    return ds is not None and ds.attrs.get("status") in OK + ("diverged",)
+    return ds is not None and ds.attrs.get("status") in OK + (Status.DIVERGED,)
 
 
 def _curve(ds: xr.Dataset, key: str) -> np.ndarray:

@@ -6,15 +6,15 @@ Output folder layout::
     OUT/runs/<hash>.nc    one file per run (config_hash[:16]); failed runs too, with the reason
     OUT/sweep.nc          the merged dataset (plastisim.sweep.merge)
 
-Output rule (plastisim.outputs): ``OUT`` is checked before any run (a writable folder, or a
-missing one in a writable folder) and held by this sweep until sweep.nc is written (the lock
-file ``OUT/.sweep.lock``: a second sweep on the folder, ``--resume`` or not, is refused at
+Output rule (plastisim.recording.outputs): ``OUT`` is checked before any run (a writable folder,
+or a missing one in a writable folder) and held by this sweep until sweep.nc is written (the
+lock file ``OUT/.sweep.lock``: a second sweep on the folder, ``--resume`` or not, is refused at
 once); a folder that already holds run files, sweep.toml or sweep.nc is refused unless
 ``resume`` (keep the finished runs, merge again) or ``overwrite`` (run everything again,
-replacing each file). Every file is written beside its name and moved
-into place, so an interruption keeps the finished run files and writes no sweep.nc. The run
-files and sweep.nc must fit in OUT's free space (checked before any run); a full disk stops the
-sweep in one line (``DiskFullError``: how many run files were written, ``--resume`` to go on).
+replacing each file). Every file is written beside its name and moved into place, so an
+interruption keeps the finished run files and writes no sweep.nc. The run files and sweep.nc
+must fit in OUT's free space (checked before any run); a full disk stops the sweep in one line
+(``DiskFullError``: how many run files were written, ``--resume`` to go on).
 
 ``ensemble=E`` packs the runs that differ only in seeds and learning rates into ensembles of up
 to E, each trained as one batched computation (``packing``); the run files and sweep.nc are
@@ -30,11 +30,11 @@ from typing import Any
 
 import xarray as xr
 
-from .. import record
 from ..diskspace import DiskFullError, check_disk, human, writing
-from ..environment import environment
 from ..errors import ConfigError, check_int
-from ..outputs import check_output_folder, claiming, write_atomically
+from ..recording import record
+from ..recording.environment import environment
+from ..recording.outputs import check_output_folder, claiming, write_atomically
 from . import executors
 from .merge import is_finished, merge
 from .packing import pack

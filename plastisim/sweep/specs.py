@@ -1,29 +1,26 @@
 """Rule specs of a sweep file's ``rules`` axis: ``"name"`` or ``"name:key=value,key=value"``."""
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 from .. import rules
+from ..config import parse_value
 from ..errors import ConfigError, PlastisimError
+from ..validate import parse_assignment
 
 
 def parse_spec(spec: Any, where: str = "rules") -> tuple[str, dict[str, Any]]:
-    """``"name:key=value,key=value"`` -> (name, {key: value}); values parsed as TOML values,
-    bare words kept as strings (``'vicreg:lr=5.0,view_level="matched"'``)."""
+    """``"name:key=value,key=value"`` -> (name, {key: value}); values read as ``--set`` reads
+    them (``config.parse_value``: TOML values, bare words kept as strings:
+    ``'vicreg:lr=5.0,view_level="matched"'``)."""
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"{where}={spec!r} is not a rule spec: need \"name\" or "
                           "\"name:key=value,...\"")
     name, _, rest = spec.partition(":")
     params: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{where}={spec!r}: {item!r} is not of the form key=value")
-        try:
-            params[key.strip()] = tomllib.loads(f"x = {value.strip()}")["x"]
-        except tomllib.TOMLDecodeError:
-            params[key.strip()] = value.strip()
+        key, value = parse_assignment(item, f"{where}={spec!r}:")
+        params[key] = parse_value(value)
     name = name.strip()
     trainable = [n for n in rules.names() if rules.info(n).family != "stdp"]
     if name not in trainable:
