@@ -28,6 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError
 from .timing import machine
 
 RHM_PARAMS = dict(v=8, n_classes=8, m=4, s=2, L=3)
@@ -126,19 +127,21 @@ def _measure(code: str, args: dict, path: str | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def configurations(rules, widths, sizes, reference) -> list[dict]:
-    """Every measurement of one repeat (module docstring)."""
+def configurations(rules, widths, sizes, reference, compiled: bool = True) -> list[dict]:
+    """Every measurement of one repeat (module docstring); ``compiled``: the compiled ones
+    too."""
+    modes = (False, True) if compiled else (False,)
     out = []
     for rule in rules:
         for width in (widths if rule == "bp" else widths[:1]):
-            for compile_ in (False, True):
+            for compile_ in modes:
                 out.append({"what": "plastisim", "rule": rule, "width": width, "members": 1,
                             "compile": compile_})
             if reference is not None:
                 out.append({"what": "reference", "rule": rule, "width": width, "members": 1,
                             "compile": None})
     for size in sizes:
-        for compile_ in (False, True):
+        for compile_ in modes:
             out.append({"what": "hand", "rule": "bp", "width": widths[0], "members": size,
                         "compile": compile_})
             if size > 1:
@@ -149,12 +152,16 @@ def configurations(rules, widths, sizes, reference) -> list[dict]:
 
 def bench_engine(rules=("bp", "dfa", "clapp", "vicreg"), widths=(64, 256), sizes=(1, 12),
                  repeats: int = 3, steps: int = 300, warmup: int = 50,
-                 reference: str | None = None, device: str = "cpu") -> dict:
+                 reference: str | None = None, device: str = "cpu",
+                 compiled: bool = True) -> dict:
     """ms per member-step of every configuration (module docstring), medians over
     ``repeats`` interleaved repeats; ``reference``: the folder of another checkout. On CUDA
     the compiled step runs with ``mode="reduce-overhead"`` (CUDA graphs), the clock waits
     for the device."""
-    configs = configurations(tuple(rules), tuple(widths), tuple(sizes), reference)
+    if reference is not None and not (Path(reference) / "plastisim" / "__init__.py").is_file():
+        raise ConfigError(f"--reference {reference}: not a checkout of plastisim (no "
+                          "plastisim/__init__.py in it)")
+    configs = configurations(tuple(rules), tuple(widths), tuple(sizes), reference, compiled)
     samples: dict[int, list[dict]] = {i: [] for i in range(len(configs))}
     for _ in range(repeats):
         for i, config in enumerate(configs):

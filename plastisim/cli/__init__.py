@@ -33,7 +33,7 @@ from ..recording.outputs import claiming
 
 
 #: options of ``plastisim bench``, each passed to the benchmarks that take it
-_BENCH_OPTIONS = ("device", "sizes", "widths", "rules", "repeats")
+_BENCH_OPTIONS = ("device", "sizes", "widths", "rules", "repeats", "reference")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--widths", nargs="+", type=int, metavar="W", help="network widths")
     bench.add_argument("--rules", nargs="+", metavar="RULE", help="rules (ensemble)")
     bench.add_argument("--repeats", type=int, metavar="N", help="repeats of every measurement")
+    bench.add_argument("--reference", metavar="PATH",
+                       help="another checkout of plastisim to time beside this one (engine)")
     bench.set_defaults(func=_bench)
     for name in _COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").add_parsers(sub)

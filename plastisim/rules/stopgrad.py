@@ -6,8 +6,13 @@ t = z' through a predictor W_p (the dendritic input), and the partner is a *targ
 update from this prediction (a stop-gradient, sg). Both members of the pair predict each other,
 each as a context, never as a target of itself:
 
-    ℓ = (1/BP) Σ_{b,p} [ (1 − n(W_p c)·n(sg t)) + (1 − n(W_p t)·n(sg c)) ],
+    ℓ = (1/BP) Σ_{b,p} [ (1 − n(W_p c̃)·n(sg t̃)) + (1 − n(W_p t̃)·n(sg c̃)) ],
     n(x) = x / sqrt(‖x‖² + ε)          (divisive normalisation over the layer's C neurons)
+
+with c̃ = c − μ, t̃ = t − μ, μ each neuron's running mean rate (``center``, a homeostatic
+trace: μ ← μ + (1 − e^{−1/τ})(mean rate − μ), constant for the gradient; without it,
+c̃ = c). Centred, a code that is the same for every input is a zero vector that predicts
+nothing, instead of a perfect prediction of itself.
 
 The post-synaptic factor of a context neuron is a dendritic prediction error, normalised:
 
@@ -37,7 +42,7 @@ import torch
 from torch import Tensor
 
 from ..network import Network
-from ..validate import checked, nonnegative, one_of, positive
+from ..validate import checked, flag, nonnegative, one_of, positive
 from .base import RuleState
 from .layerwise import LayerwiseParams, LayerwiseRule, channel_map, channel_outer
 from .registry import RuleInfo, register
@@ -53,6 +58,7 @@ class StopGradParams(LayerwiseParams):
     pred_eps: float = checked(0.1, nonnegative)    # ε_p added to the normalised eigenvalues
     tau_corr: float = checked(100.0, positive)     # steps of the running correlation F
     eps: float = checked(1e-6, positive)           # ε of the normalisation n(x)
+    center: bool = checked(True, flag)             # subtract each neuron's running mean μ
 
 
 def _normalised(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
@@ -105,11 +111,25 @@ class StopGradRule(LayerwiseRule):
         W = directpred(F.detach(), self.params.alpha, self.params.pred_eps)
         return W, {key: F + rate * (batch_corr.detach() - F)}
 
+    def _centred(self, l: int, c: Tensor, t: Tensor, state: RuleState
+                  ) -> tuple[Tensor, Tensor, dict]:
+        """(c − μ, t − μ, the new running mean) with μ each neuron's running mean rate before
+        this step (initialised from this batch; a constant for the gradient), or (c, t, {})."""
+        if not self.params.center:
+            return c, t, {}
+        key = f"mean{l + 1}"
+        batch_mean = torch.cat([c, t], -1).detach().mean((0, 2))[None, :, None]   # (1, C, 1)
+        mu = state.running.get(key, batch_mean)
+        rate = 1 - math.exp(-1 / self.params.tau_corr)
+        return c - mu, t - mu, {key: mu + rate * (batch_mean - mu)}
+
     def layer_signals(self, l: int, c: Tensor, t: Tensor, state: RuleState,
                       draws: dict[str, Tensor]):
         p = self.params
         B, C, P = c.shape
+        c, t, centred = self._centred(l, c, t, state)
         W, running = self._predictor(l, torch.cat([c, t], -1), state)
+        running = {**running, **centred}
         loss_c, g_c = _error(channel_map(W, c), t, p.eps)          # c predicts sg(t)
         loss_t, g_t = _error(channel_map(W, t), c, p.eps)          # t predicts sg(c)
         G_c = channel_map(W.T, g_c) / P
@@ -123,6 +143,7 @@ class StopGradRule(LayerwiseRule):
                    draws: dict[str, Tensor]) -> Tensor:
         p = self.params
         B, C, P = c.shape
+        c, t, _ = self._centred(l, c, t, state)
         W, _ = self._predictor(l, torch.cat([c, t], -1).detach(), state)
         total = 0
         for x, target in ((c, t), (t, c)):
