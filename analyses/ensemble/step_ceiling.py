@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from plastisim.bench.engine import hand_bp_step
 from plastisim.bench.timing import emit
 
 B, WIDTH, V, N_CLASSES = 128, 64, 8, 8
@@ -28,44 +29,9 @@ B, WIDTH, V, N_CLASSES = 128, 64, 8, 8
 
 def make_step(e: int, weights: dict | None = None, x: torch.Tensor | None = None,
               y: torch.Tensor | None = None):
-    """The batched bp step of e members: a function returning (loss (E,), dL/dw of w1, w2, w3,
-    readout). ``weights`` {w1, w2, w3, readout} (E, *w.shape) in plastisim's fan-in order,
-    ``x`` (E, B, S, v) one-hot inputs positions-major, ``y`` (E, B): drawn when not given."""
-    gen = torch.Generator().manual_seed(0)
-    if weights is None:
-        weights = {name: torch.randn(e, rows, k, generator=gen) for name, rows, k in (
-            ("w1", WIDTH, 2 * V), ("w2", WIDTH, 2 * WIDTH), ("w3", WIDTH, 2 * WIDTH),
-            ("readout", N_CLASSES, WIDTH))}
-    if x is None:
-        x = torch.zeros(e, B, 8, V)
-        x[..., 0] = 1
-    if y is None:
-        y = torch.randint(0, N_CLASSES, (e, B), generator=gen)
-    w1, w2, w3, wr = (weights[k] for k in ("w1", "w2", "w3", "readout"))
-    b = x.shape[1]
-    c1, c2, cr = (2 * V) ** -0.5, (2 * WIDTH) ** -0.5, 1 / WIDTH
-
-    def step():
-        u1 = x.reshape(e, b * 4, 2 * V)                               # receptive fields
-        r1 = torch.relu(torch.bmm(u1, w1.transpose(1, 2)).mul_(c1))  # (E, B·4, W)
-        u2 = r1.view(e, b * 2, 2 * WIDTH)
-        r2 = torch.relu(torch.bmm(u2, w2.transpose(1, 2)).mul_(c2))
-        u3 = r2.view(e, b, 2 * WIDTH)
-        r3 = torch.relu(torch.bmm(u3, w3.transpose(1, 2)).mul_(c2))  # (E, B, W): one position
-        z = torch.bmm(r3, wr.transpose(1, 2)).mul_(cr)
-        log_p = torch.log_softmax(z, -1)
-        onehot = torch.nn.functional.one_hot(y, N_CLASSES).to(z.dtype)
-        err = log_p.exp() - onehot
-        loss = -(log_p * onehot).sum(-1).mean(-1)
-        g_r = torch.bmm(err.transpose(1, 2), r3).div_(b).mul_(cr)
-        p3 = r3.sign() * torch.bmm(err, wr).mul_(cr)
-        g3 = torch.bmm(p3.transpose(1, 2), u3).div_(b).mul_(c2)
-        p2 = r2.sign() * torch.bmm(p3, w3).mul_(c2).view(e, b * 2, WIDTH)
-        g2 = torch.bmm(p2.transpose(1, 2), u2).div_(b).mul_(c2)
-        p1 = r1.sign() * torch.bmm(p2, w2).mul_(c2).view(e, b * 4, WIDTH)
-        g1 = torch.bmm(p1.transpose(1, 2), u1).div_(b).mul_(c1)
-        return loss, g1, g2, g3, g_r
-    return step
+    """The batched bp step of e members at width 64 (``plastisim.bench.engine.hand_bp_step``:
+    (loss (E,), dL/dw of w1, w2, w3, readout))."""
+    return hand_bp_step(e, weights, x, y, width=WIDTH, v=V, n_classes=N_CLASSES, batch_size=B)
 
 
 def seconds_per_call(fn, repeats: int = 200) -> float:

@@ -28,6 +28,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+from torch import Tensor
+
 from ..errors import ConfigError
 from .timing import machine
 
@@ -68,40 +71,16 @@ print(json.dumps({"ms_per_member_step": 1e3 * (times[steps - 1] - first)
                   / (steps - 1 - warmup) / E, "first_steps_s": first - start}))
 '''
 
-#: the hand-written batched bp step of E members (no optimiser), eager or compiled
+#: the hand-written step of E members (``hand_bp_step``), eager or compiled
 HAND = r'''
 import json, sys, time, torch
 torch.set_num_threads(1)
+from plastisim.bench.engine import hand_bp_step
 a = json.loads(sys.argv[1])
-e, W, B, V = a["members"], a["width"], 128, a["rhm"]["v"]
-N, dev = a["rhm"]["n_classes"], a["device"]
-gen = torch.Generator().manual_seed(0)
-w1, w2, w3 = (torch.randn(e, W, k, generator=gen).to(dev) for k in (2 * V, 2 * W, 2 * W))
-wr = torch.randn(e, N, W, generator=gen).to(dev)
-x = torch.zeros(e, B, 8, V, device=dev); x[..., 0] = 1
-y = torch.randint(0, N, (e, B), generator=gen).to(dev)
+dev = a["device"]
+step = hand_bp_step(a["members"], width=a["width"], v=a["rhm"]["v"],
+                    n_classes=a["rhm"]["n_classes"], device=dev)
 sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-c1, c2, cr = (2 * V) ** -0.5, (2 * W) ** -0.5, 1 / W
-def step():
-    u1 = x.reshape(e, B * 4, 2 * V)
-    r1 = torch.relu(torch.bmm(u1, w1.transpose(1, 2)).mul_(c1))
-    u2 = r1.view(e, B * 2, 2 * W)
-    r2 = torch.relu(torch.bmm(u2, w2.transpose(1, 2)).mul_(c2))
-    u3 = r2.view(e, B, 2 * W)
-    r3 = torch.relu(torch.bmm(u3, w3.transpose(1, 2)).mul_(c2))
-    z = torch.bmm(r3, wr.transpose(1, 2)).mul_(cr)
-    log_p = torch.log_softmax(z, -1)
-    onehot = torch.nn.functional.one_hot(y, N).to(z.dtype)
-    err = log_p.exp() - onehot
-    loss = -(log_p * onehot).sum(-1).mean(-1)
-    g_r = torch.bmm(err.transpose(1, 2), r3).div_(B).mul_(cr)
-    p3 = r3.sign() * torch.bmm(err, wr).mul_(cr)
-    g3 = torch.bmm(p3.transpose(1, 2), u3).div_(B).mul_(c2)
-    p2 = r2.sign() * torch.bmm(p3, w3).mul_(c2).view(e, B * 2, W)
-    g2 = torch.bmm(p2.transpose(1, 2), u2).div_(B).mul_(c2)
-    p1 = r1.sign() * torch.bmm(p2, w2).mul_(c2).view(e, B * 4, W)
-    g1 = torch.bmm(p1.transpose(1, 2), u1).div_(B).mul_(c1)
-    return loss, g1, g2, g3, g_r
 mode = "reduce-overhead" if dev == "cuda" else None
 fn = torch.compile(step, mode=mode) if a["compile"] else step
 start = time.perf_counter()
@@ -113,8 +92,55 @@ for _ in range(a["steps"] - a["warmup"]):
     fn()
 sync()
 print(json.dumps({"ms_per_member_step": 1e3 * (time.perf_counter() - first)
-                  / (a["steps"] - a["warmup"]) / e, "first_steps_s": first - start}))
+                  / (a["steps"] - a["warmup"]) / a["members"], "first_steps_s": first - start}))
 '''
+
+
+def hand_bp_step(e: int, weights: dict | None = None, x: Tensor | None = None,
+                 y: Tensor | None = None, *, width: int = 64, v: int = 8, n_classes: int = 8,
+                 batch_size: int = 128, device: str = "cpu"):
+    """The bp step of e members of the width-``width`` PRX CNN for L = 3, s = 2 as plain batched
+    products and elementwise operations (forward, error e = softmax(z) − onehot(y), backward;
+    no optimiser, no framework): a function returning (loss (E,), dL/dw of w1, w2, w3,
+    readout). ``weights`` {w1, w2, w3, readout} (E, *w.shape) in plastisim's fan-in order,
+    ``x`` (E, B, S, v) one-hot inputs positions-major, ``y`` (E, B): drawn when not given."""
+    gen = torch.Generator().manual_seed(0)
+    if weights is None:
+        weights = {name: torch.randn(e, rows, k, generator=gen) for name, rows, k in (
+            ("w1", width, 2 * v), ("w2", width, 2 * width), ("w3", width, 2 * width),
+            ("readout", n_classes, width))}
+    weights = {k: w.to(device) for k, w in weights.items()}
+    if x is None:
+        x = torch.zeros(e, batch_size, 8, v, device=device)
+        x[..., 0] = 1
+    if y is None:
+        y = torch.randint(0, n_classes, (e, batch_size), generator=gen).to(device)
+    w1, w2, w3, wr = (weights[k] for k in ("w1", "w2", "w3", "readout"))
+    b = x.shape[1]
+    c1, c2, cr = (2 * v) ** -0.5, (2 * width) ** -0.5, 1 / width
+
+    def step():
+        u1 = x.reshape(e, b * 4, 2 * v)                               # receptive fields
+        r1 = torch.relu(torch.bmm(u1, w1.transpose(1, 2)).mul_(c1))  # (E, B·4, W)
+        u2 = r1.view(e, b * 2, 2 * width)
+        r2 = torch.relu(torch.bmm(u2, w2.transpose(1, 2)).mul_(c2))
+        u3 = r2.view(e, b, 2 * width)
+        r3 = torch.relu(torch.bmm(u3, w3.transpose(1, 2)).mul_(c2))  # (E, B, W): one position
+        z = torch.bmm(r3, wr.transpose(1, 2)).mul_(cr)
+        log_p = torch.log_softmax(z, -1)
+        onehot = torch.nn.functional.one_hot(y, n_classes).to(z.dtype)
+        err = log_p.exp() - onehot
+        loss = -(log_p * onehot).sum(-1).mean(-1)
+        g_r = torch.bmm(err.transpose(1, 2), r3).div_(b).mul_(cr)
+        p3 = r3.sign() * torch.bmm(err, wr).mul_(cr)
+        g3 = torch.bmm(p3.transpose(1, 2), u3).div_(b).mul_(c2)
+        p2 = r2.sign() * torch.bmm(p3, w3).mul_(c2).view(e, b * 2, width)
+        g2 = torch.bmm(p2.transpose(1, 2), u2).div_(b).mul_(c2)
+        p1 = r1.sign() * torch.bmm(p2, w2).mul_(c2).view(e, b * 4, width)
+        g1 = torch.bmm(p1.transpose(1, 2), u1).div_(b).mul_(c1)
+        return loss, g1, g2, g3, g_r
+    return step
+
 
 
 def _measure(code: str, args: dict, path: str | None) -> dict:
