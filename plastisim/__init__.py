@@ -19,7 +19,7 @@ from .neurons import NeuronGroup
 from .rhm import RHM, RHMBatch, one_hot
 from .synapses import Dense, MeanPool, Patches, Synapses
 from .traces import Trace
-from .train import TrainOptions, TrainResult, train
+from .train import Status, TrainOptions, TrainResult, train
 
 __version__ = "0.1.0"
 
@@ -29,7 +29,7 @@ __all__ = [
     # simulator objects
     "NeuronGroup", "Synapses", "Dense", "Patches", "MeanPool", "Trace", "Network", "hierarchy",
     # learning
-    "rules", "train", "TrainOptions", "TrainResult",
+    "rules", "train", "TrainOptions", "TrainResult", "Status",
     # measurements
     "test_error", "sample_complexity", "synonymic_sensitivity",
     # recording
