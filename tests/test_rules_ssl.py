@@ -467,3 +467,21 @@ def test_lpl_traces_of_a_smaller_batch_keep_the_other_streams():
     fresh = rule.step(net, net.weights(), RuleState(), Batch(x2, y2), {}, "local")
     for key, t in large.running.items():
         assert t.shape[0] == 40 and t.equal(fresh.running[key]), key
+
+
+@pytest.mark.parametrize("name", ["clapp", "vicreg", "stopgrad"])
+def test_layer_gains_keep_each_update_direction(name):
+    """update_norm = "layer": each tensor's update is the rule's, divided by the running RMS of
+    its own entries (one positive gain per tensor; RMS 1 at the first step)."""
+    net, x, y, ctx = _setup()
+    plain, scaled = _rule(name, "siblings"), _rule(name, "siblings", update_norm="layer")
+    plain.prepare(net)
+    scaled.prepare(net)
+    a, b = _step(plain, net, x, y, ctx), _step(scaled, net, x, y, ctx)
+    for key, dw in a.updates.items():
+        if float(dw.norm()) == 0:
+            continue
+        cos = torch.nn.functional.cosine_similarity(dw.flatten(), b.updates[key].flatten(), 0)
+        assert float(cos) == pytest.approx(1, abs=1e-12), key
+        assert float(b.updates[key].square().mean().sqrt()) == pytest.approx(1, rel=1e-9), key
+        assert f"ms_{key}" in b.running

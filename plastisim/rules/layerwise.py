@@ -40,6 +40,7 @@ and ``torch.compile``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -57,6 +58,7 @@ from .pairings import (PAIRS, TOP_LAYERS, Pair, half_masks, halves_pair, layer_k
                        positional_pair)
 
 VIEW_LEVELS = ("lowest", "matched")
+UPDATE_NORMS = ("none", "layer")
 VIEWS_FROM = ("sampler", "train")
 #: "lowest", "matched" or a level "1".."L-1" (the integer is accepted: 1 -> "1"); the range is
 #: checked against the RHM's L by ``view_levels``
@@ -83,6 +85,8 @@ class LayerwiseParams:
     readout_epochs: int = checked(200, integer(1))
     readout_lr: float = checked(1.0, positive)         # η = readout_lr · width
     seed: int = checked(0, random_seed)       # pair sampling, negatives, predictor initialisation
+    update_norm: str = checked("none", one_of(*UPDATE_NORMS))  # "layer": Δ / running RMS(Δ)
+    tau_norm: float = checked(100.0, positive)         # steps of that running mean square
 
     def __post_init__(self) -> None:
         check_fields(self, "rule.")
@@ -258,6 +262,9 @@ class LayerwiseRule(RuleObject):
             updates.update(learned)
             running.update(new)
             losses.append(loss)
+        if self.params.update_norm == "layer":
+            updates, gains = layer_gains(updates, state.running, self.params.tau_norm)
+            running.update(gains)
         # what this step leaves unchanged (frozen layers and their learned tensors)
         for name, t in [(syn.name, weights[syn.name]) for syn in hidden] + \
                 list(state.learned.items()):
@@ -290,6 +297,27 @@ class LayerwiseRule(RuleObject):
         """ℓ_l(c, t) as a differentiable function, reading the same draws and state as
         ``layer_signals``."""
         raise NotImplementedError
+
+
+def layer_gains(updates: dict[str, Tensor], running: dict[str, Tensor], tau: float
+                ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Every update divided by the running root mean square of its own entries
+    (``update_norm = "layer"``): with m ← m + (1 − e^{−1/τ})(mean(Δ²) − m) (initialised at the
+    first step's mean(Δ²); the key "ms_<name>"),
+
+        Δ_l ← Δ_l / sqrt(m_l + 10⁻³⁰)
+
+    one positive gain per projection and per predictor: the direction of each tensor's update
+    is the rule's, its size a per-layer (per-area) factor, not a per-synapse one. Returns the
+    scaled updates and the new mean squares."""
+    rate = 1 - math.exp(-1 / tau)
+    scaled, new = {}, {}
+    for name, dw in updates.items():
+        square = dw.square().mean()
+        m = running.get(f"ms_{name}", square)
+        new[f"ms_{name}"] = m = m + rate * (square - m)
+        scaled[name] = dw / (m + 1e-30).sqrt()
+    return scaled, new
 
 
 def _needed(ctx: DrawContext, name: str):
