@@ -14,7 +14,8 @@ as they are.
 
 Compilation (``compile``: "auto" on CUDA only, True, False): ``torch.compile`` of that
 function, with ``mode="reduce-overhead"`` (CUDA graphs) on CUDA. It compiles at the first call
-(tens of seconds on a CPU) and once more for a smaller last batch; a failure, then or later,
+(seconds to tens of seconds on a CPU, less with inductor's cache warm) and once more for a
+smaller last batch; a failure, then or later,
 falls back to the eager step with a one-line warning and the run goes on.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from torch.func import vmap
 
 from .optim import all_finite, sgd
 from .rules.base import Batch, RuleState
+
 
 class CompileWarning(UserWarning):
     """``torch.compile`` failed: the run goes on with the eager step."""
