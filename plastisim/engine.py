@@ -15,8 +15,8 @@ as they are.
 Compilation (``compile``: "auto" on CUDA only, True, False): ``torch.compile`` of that
 function, with ``mode="reduce-overhead"`` (CUDA graphs) on CUDA. It compiles at the first call
 (seconds to tens of seconds on a CPU, less with inductor's cache warm) and once more for a
-smaller last batch; a failure, then or later,
-falls back to the eager step with a one-line warning and the run goes on.
+smaller last batch; a failure, then or later, falls back to the eager step with a one-line
+warning and the run goes on.
 """
 from __future__ import annotations
 
