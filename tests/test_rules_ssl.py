@@ -12,7 +12,7 @@ from plastisim.rules.base import Batch, DrawContext, RuleState
 from plastisim.testing import assert_rule_matches_autograd
 
 RHM = ps.RHM(v=8, n_classes=8, m=4, s=2, L=3, seed=0)
-SSL = ["clapp", "clapp_s", "infonce", "lpl", "vicreg", "supcon", "stopgrad"]
+SSL = ["clapp", "clapp_s", "infonce", "lpl", "vicreg", "supcon", "stopgrad", "inputpred"]
 PREDICTORS = {"lpl": ["identity", "linear"], "vicreg": ["identity", "linear"],
               "stopgrad": ["directpred", "delta"]}
 CONTRASTIVE = ("clapp", "clapp_s", "infonce", "supcon")
@@ -97,7 +97,7 @@ def test_update_equals_minus_gradient_of_layer_loss(name, pairing, top, predicto
         if f"pred{l}" in step.updates:
             norm = float(step.updates[f"pred{l}"].norm())
             assert (norm == 0) if name_w in frozen else (norm > 0), (f"pred{l}", norm)
-    has_predictors = name in CONTRASTIVE or predictor in ("linear", "delta")
+    has_predictors = name in CONTRASTIVE + ("inputpred",) or predictor in ("linear", "delta")
     assert ({"pred1", "pred2", "pred3"} <= set(step.updates)) == has_predictors
     assert "readout" not in step.updates                  # the local phase leaves it alone
 

@@ -252,7 +252,8 @@ class LayerwiseRule(RuleObject):
                                                                 False))):
             if pair is None:
                 continue                          # a frozen layer
-            loss, g, g2, learned, new = self.layer_signals(l, *pair.rates(), state, draws)
+            loss, g, g2, learned, new = self.layer_signals(l, *self.layer_inputs(pair),
+                                                           state, draws)
             # Δw = −η c_l Σ_paths (G ⊙ f'(a)) ⊗ u
             (post, u), *more = pair.post_factors(g, g2)
             dw = syn.outer(post, u)
@@ -285,8 +286,12 @@ class LayerwiseRule(RuleObject):
         total = torch.zeros((), dtype=batch.x.dtype, device=batch.x.device)
         for l, pair in enumerate(self.pairs(net, weights, batch.x, draws, detach=True)):
             if pair is not None:                  # None: a frozen layer
-                total = total + self.layer_loss(l, *pair.rates(), state, draws)
+                total = total + self.layer_loss(l, *self.layer_inputs(pair), state, draws)
         return total
+
+    def layer_inputs(self, pair: Pair) -> tuple[Tensor, ...]:
+        """What ``layer_signals`` and ``layer_loss`` get of a pair: its rates (c, t)."""
+        return pair.rates()
 
     def layer_signals(self, l: int, c: Tensor, t: Tensor, state: RuleState,
                       draws: dict[str, Tensor]):

@@ -1,4 +1,4 @@
-r"""Non-contrastive prediction with a detached target: sibling prediction without collapse.
+r"""Non-contrastive prediction with a detached target: ``stopgrad`` and ``inputpred``.
 
 BYOL / SimSiam in a layer (Grill et al. 2020; Chen & He 2021), with the predictor of DirectPred
 (Tian, Chen & Ganguli, ICML 2021). A layer's context c = z (B, C, P) predicts its partner
@@ -25,7 +25,19 @@ in BYOL's analysis. What it can learn: the best prediction of the sibling from a
 E[f(sibling) | tuple], the same for synonyms (they share the parent whose other child the
 sibling is), so the layer is pushed toward a synonym-invariant code (docs/ssl.md).
 
-Predictor (``predictor``):
+``inputpred`` predicts the partner's *input code* instead of its rates: the receptive field
+u' of the partner (the rates of the layer below at the partner's children; the one-hot tuple
+at layer 1), a target that does not depend on the layer's weights at all, so that no code of
+the layer can make the loss vanish:
+
+    ℓ = (1/2BPK) Σ_{b,p} [ ‖W_p c − sg(u_t)‖² + ‖W_p t − sg(u_c)‖² ],    W_p (K × C), learned
+
+with the post-synaptic factor G_c = W_pᵀ (W_p c − u_t)/(PK) (a dendritic prediction error of
+the partner's input) and the predictor's delta rule ΔW_p = −η Σ (W_p c − u_t) cᵀ /(BPK)
+(initialised at zero: the predictor learns first, then the layer). The layer is pushed to keep
+what its own tuple says about the partner's tuple — for siblings, the parent symbol.
+
+Predictor of ``stopgrad`` (``predictor``):
 
 * ``"directpred"`` (default): W_p = U diag((s/s_max)^α + ε_p) Uᵀ from the running correlation
   F = E[z zᵀ] of the layer's rates (F ← F + (1 − e^{−1/τ})(mean_{b,p} z zᵀ − F), a neuron
@@ -164,3 +176,66 @@ register(RuleInfo(name="stopgrad", family="noncontrastive", local=True,
                   reference="Grill et al. 2020 (BYOL); Tian, Chen & Ganguli 2021 (DirectPred)",
                   records=("loss",)),
          StopGradParams, lambda p: StopGradRule(p))
+
+
+@dataclass(frozen=True)
+class InputPredictionParams(LayerwiseParams):
+    pairs: str = checked("siblings", one_of("views", "siblings", "cpc"))
+
+
+@dataclass
+class InputPredictionRule(LayerwiseRule):
+    """Prediction of the partner's input code (module docstring)."""
+
+    params: InputPredictionParams
+
+    def init(self, net: Network) -> RuleState:
+        super().init(net)
+        hidden = list(net.synapses.values())[:-1]
+        return RuleState(learned={
+            f"pred{l + 1}": torch.zeros(syn.fan_in, syn.post.channels, dtype=net.dtype,
+                                        device=net.device) for l, syn in enumerate(hidden)})
+
+    def layer_inputs(self, pair) -> tuple[Tensor, ...]:
+        """(c, t, u_c, u_t): the rates and the input codes (B, K, P') of both members."""
+        c, t = pair.rates()
+        if pair.context is None:
+            uc, ut = pair.u, pair.u2
+        else:
+            uc, ut = pair.u[:, pair.context], pair.u2[:, pair.target]
+        return c, t, uc.transpose(1, 2).detach(), ut.transpose(1, 2).detach()
+
+    def layer_signals(self, l: int, c: Tensor, t: Tensor, uc: Tensor, ut: Tensor,
+                      state: RuleState, draws: dict[str, Tensor]):
+        W = state.learned[f"pred{l + 1}"]                         # (K, C)
+        B, C, P = c.shape
+        K = W.shape[0]
+        r_c = torch.einsum("kc,bcp->bkp", W, c) - ut              # c predicts u_t
+        r_t = torch.einsum("kc,bcp->bkp", W, t) - uc              # t predicts u_c
+        loss = (r_c.square().sum() + r_t.square().sum()) / (2 * B * P * K)
+        G_c = torch.einsum("kc,bkp->bcp", W, r_c) / (P * K)
+        G_t = torch.einsum("kc,bkp->bcp", W, r_t) / (P * K)
+        dW = -(torch.einsum("bkp,bcp->kc", r_c, c) + torch.einsum("bkp,bcp->kc", r_t, t)) \
+            / (B * P * K)
+        return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}, {}
+
+    def layer_loss(self, l: int, c: Tensor, t: Tensor, uc: Tensor, ut: Tensor,
+                   state: RuleState, draws: dict[str, Tensor]) -> Tensor:
+        W = state.learned[f"pred{l + 1}"]
+        B, C, P = c.shape
+        K = W.shape[0]
+        r_c = torch.einsum("kc,bcp->bkp", W, c) - ut
+        r_t = torch.einsum("kc,bcp->bkp", W, t) - uc
+        return (r_c.square().sum() + r_t.square().sum()) / (2 * B * P * K)
+
+
+register(RuleInfo(name="inputpred", family="noncontrastive", local=True,
+                  modifies="w1..wL, pred1..predL; then readout (delta rule)",
+                  pre="pre-synaptic rate u",
+                  post="gate f'(a) × W_pᵀ (prediction error of the partner's input code)",
+                  modulator="none: the target is the partner's input, fixed for the layer",
+                  third_factor="none",
+                  reference="prediction of a neighbour's input; Korchinski, Favero & Wyart "
+                            "2026 (latent prediction on the RHM)",
+                  records=("loss",)),
+         InputPredictionParams, lambda p: InputPredictionRule(p))
