@@ -149,6 +149,7 @@ class Phase:
             epoch_data = self._epoch_data(orders)
             rates = self.clock.rates()
             lr_now = [rates[self.slot[i]] for i in ids]
+            self._set_lr(ids, lr_now)
             self.losses, self.pending, self.counted = [], [], [0] * len(ids)
             for row in range(0, n, opts.batch_size):
                 reason = run.stop() if run.stop is not None else ""
@@ -186,10 +187,8 @@ class Phase:
             draws = m.stack([rule.draw(DrawContext(size, self.device, run.dtype, orders[p][rows],
                                                    run.train_sets[i], run.rhms[i]))
                              for p, (i, rule) in enumerate(zip(ids, m.rules))])
-        lr = torch.tensor([r if running[i] else 0.0 for r, i in zip(lr_now, ids)],
-                          dtype=run.dtype, device=self.device)
         m.weights, m.state, self.buffers, out = self.stepper(
-            m.weights, m.state, self.buffers, batch, draws, lr if stacked else lr[0])
+            m.weights, m.state, self.buffers, batch, draws, self.lr)
         self.losses.append(out.loss)
         self.pending.append((out.loss_ok, out.weights_ok, size))
         for p, i in enumerate(ids):
@@ -202,6 +201,13 @@ class Phase:
             self._read_flags(ids, lr_now, epoch)
         if self.record:
             self._record(ids, out, batch, epoch)
+
+    def _set_lr(self, ids, lr_now) -> None:
+        """The step's learning rates: η of every member this epoch, 0 for one that stopped
+        ((E,), or 0-d for one member); made when they change, not at every step."""
+        lr = torch.tensor([r if self.run.running[i] else 0.0 for r, i in zip(lr_now, ids)],
+                          dtype=self.run.dtype, device=self.device)
+        self.lr = lr if self.members.stacked else lr[0]
 
     def _read_flags(self, ids, lr_now, epoch) -> None:
         """Step 4: the divergence flags of the steps since the last read, in one transfer; a
@@ -228,6 +234,7 @@ class Phase:
             result.message = (f"diverged at step {result.steps} ({_where(self.phase, epoch)}):"
                               f" non-finite {bad}; lr={lr_now[p]:.4g}")
             run.running[i] = False
+            self._set_lr(ids, lr_now)
         self.pending = []
 
     def _record(self, ids, out, batch: Batch, epoch) -> None:
@@ -272,7 +279,7 @@ class Phase:
             report = {"epoch": self.first_epoch[i] + epoch, "step": result.steps,
                       "train_loss": train_loss[p], "epochs": self.epochs, "phase": self.phase,
                       "phase_epoch": epoch}
-            if evaluate[p] and result.status != Status.INTERRUPTED:
+            if evaluate[p]:
                 result.elapsed = time.perf_counter() - self.start
                 diverged = result.status == Status.DIVERGED
                 report.update(train_error=math.nan if diverged else errors[0][p],

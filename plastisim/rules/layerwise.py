@@ -304,6 +304,15 @@ class LayerwiseRule(RuleObject):
         raise NotImplementedError
 
 
+def running_average(running: dict[str, Tensor], key: str, value: Tensor, tau: float
+                    ) -> tuple[Tensor, Tensor]:
+    """(m, m') of the running average stored under ``key`` before and after this step,
+    m' = m + (1 − e^{−1/τ})(value − m), τ in steps; m = value when nothing is stored yet (the
+    first step). A neuron's trace, constant for the gradient: ``value`` comes detached."""
+    previous = running.get(key, value)
+    return previous, previous + (1 - math.exp(-1 / tau)) * (value - previous)
+
+
 def layer_gains(updates: dict[str, Tensor], running: dict[str, Tensor], tau: float
                 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Every update divided by the running root mean square of its own entries
@@ -315,13 +324,10 @@ def layer_gains(updates: dict[str, Tensor], running: dict[str, Tensor], tau: flo
     one positive gain per projection and per predictor: the direction of each tensor's update
     is the rule's, its size a per-layer (per-area) factor, not a per-synapse one. Returns the
     scaled updates and the new mean squares."""
-    rate = 1 - math.exp(-1 / tau)
     scaled, new = {}, {}
     for name, dw in updates.items():
-        square = dw.square().mean()
-        m = running.get(f"ms_{name}", square)
-        new[f"ms_{name}"] = m = m + rate * (square - m)
-        scaled[name] = dw / (m + 1e-30).sqrt()
+        _, new[f"ms_{name}"] = running_average(running, f"ms_{name}", dw.square().mean(), tau)
+        scaled[name] = dw / (new[f"ms_{name}"] + 1e-30).sqrt()
     return scaled, new
 
 

@@ -47,7 +47,6 @@ Predictor of ``stopgrad`` (``predictor``):
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -56,7 +55,9 @@ from torch import Tensor
 from ..network import Network
 from ..validate import checked, flag, nonnegative, one_of, positive
 from .base import RuleState
-from .layerwise import LayerwiseParams, LayerwiseRule, channel_map, channel_outer
+from .layerwise import (LayerwiseParams, LayerwiseRule, channel_map, channel_outer,
+                        running_average)
+from .pairings import PAIRS
 from .registry import RuleInfo, register
 
 PREDICTORS = ("directpred", "delta")
@@ -64,7 +65,7 @@ PREDICTORS = ("directpred", "delta")
 
 @dataclass(frozen=True)
 class StopGradParams(LayerwiseParams):
-    pairs: str = checked("siblings", one_of("views", "siblings", "cpc"))
+    pairs: str = checked("siblings", one_of(*PAIRS))
     predictor: str = checked("directpred", one_of(*PREDICTORS))
     alpha: float = checked(0.5, nonnegative)       # DirectPred's exponent (0.5: IsoLoss's)
     pred_eps: float = checked(0.1, nonnegative)    # ε_p added to the normalised eigenvalues
@@ -115,13 +116,11 @@ class StopGradRule(LayerwiseRule):
         this step (initialised from this batch), or the learned one."""
         if self.params.predictor == "delta":
             return state.learned[f"pred{l + 1}"], {}
-        key = f"corr{l + 1}"
         B, C, P = z.shape
-        batch_corr = torch.einsum("bip,bjp->ij", z, z) / (B * P)
-        F = state.running.get(key, batch_corr)
-        rate = 1 - math.exp(-1 / self.params.tau_corr)
-        W = directpred(F.detach(), self.params.alpha, self.params.pred_eps)
-        return W, {key: F + rate * (batch_corr.detach() - F)}
+        batch_corr = torch.einsum("bip,bjp->ij", z, z).detach() / (B * P)
+        F, new = running_average(state.running, f"corr{l + 1}", batch_corr,
+                                 self.params.tau_corr)
+        return directpred(F, self.params.alpha, self.params.pred_eps), {f"corr{l + 1}": new}
 
     def _centred(self, l: int, c: Tensor, t: Tensor, state: RuleState
                   ) -> tuple[Tensor, Tensor, dict]:
@@ -129,11 +128,10 @@ class StopGradRule(LayerwiseRule):
         this step (initialised from this batch; a constant for the gradient), or (c, t, {})."""
         if not self.params.center:
             return c, t, {}
-        key = f"mean{l + 1}"
         batch_mean = torch.cat([c, t], -1).detach().mean((0, 2))[None, :, None]   # (1, C, 1)
-        mu = state.running.get(key, batch_mean)
-        rate = 1 - math.exp(-1 / self.params.tau_corr)
-        return c - mu, t - mu, {key: mu + rate * (batch_mean - mu)}
+        mu, new = running_average(state.running, f"mean{l + 1}", batch_mean,
+                                  self.params.tau_corr)
+        return c - mu, t - mu, {f"mean{l + 1}": new}
 
     def layer_signals(self, l: int, c: Tensor, t: Tensor, state: RuleState,
                       draws: dict[str, Tensor]):
@@ -180,7 +178,7 @@ register(RuleInfo(name="stopgrad", family="noncontrastive", local=True,
 
 @dataclass(frozen=True)
 class InputPredictionParams(LayerwiseParams):
-    pairs: str = checked("siblings", one_of("views", "siblings", "cpc"))
+    pairs: str = checked("siblings", one_of(*PAIRS))
 
 
 @dataclass
