@@ -7,7 +7,8 @@ One frozen dataclass per TOML section::
     [rule]     name, and the rule's own parameters (lr, momentum, ...; see `plastisim rules`)
     [train]    n_train, n_test, epochs, batch_size, seed, stop_loss, schedule, evaluations,
                device, data_seed, compile
-    [record]   path, weights, updates, rates, traces, loss, every, indices, complevel
+    [record]   path, weights, updates, rates, traces, factors, factor_streams, loss, every,
+               indices, complevel
 
 ``--set section.key=value`` overrides are parsed as TOML values (strings may be bare). Unknown
 sections and keys, wrong types and impossible values are ``ConfigError``s that name the key, the
@@ -102,6 +103,8 @@ class RecordConfig:
     updates: str = checked("", text)  # synapses whose update directions are recorded
     rates: str = checked("", text)    # neuron groups whose rates (batch mean) are recorded
     traces: str = checked("", text)   # "group.trace" names
+    factors: str = checked("", text)  # synapses whose three factors M, post, pre are recorded
+    factor_streams: int = checked(8, integer(1))   # streams of each batch kept with the factors
     loss: bool = checked(True, flag)  # the loss of every recorded step (when anything is)
     every: int = checked(100, integer(1))   # record after every `every`-th step (and step 0)
     indices: list = checked(factory=list, check=INDICES)  # ["w1.post=0:16", "h1.channel=3,5"]
@@ -113,13 +116,13 @@ class RecordConfig:
     @property
     def active(self) -> bool:
         """Whether anything is recorded along steps (a Monitor is needed)."""
-        return bool(self.weights or self.updates or self.rates or self.traces)
+        return bool(self.weights or self.updates or self.rates or self.traces or self.factors)
 
 
 #: keys added after run identities were first written, with the default that leaves a run's
 #: numbers as they were (train.compile = "auto": eager on a CPU): left out of ``to_toml``
 #: at that default
-LATER_KEYS = {"train.compile": "auto"}
+LATER_KEYS = {"train.compile": "auto", "record.factors": "", "record.factor_streams": 8}
 _NONE = object()
 
 

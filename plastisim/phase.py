@@ -253,7 +253,8 @@ class Phase:
             for key, rate in signals.items():
                 if key.startswith("rate:") and key[5:] in net.groups:
                     net.groups[key[5:]].rate = rate
-            step = StepResult(loss=m.member(out.loss, p), updates=m.member(out.updates, p))
+            step = StepResult(loss=m.member(out.loss, p), updates=m.member(out.updates, p),
+                              signals=signals)
             monitor.record(run.results[i].steps, net, step,
                            epoch=self.first_epoch[i] + epoch)
 

@@ -213,7 +213,9 @@ def record_monitor(cfg: RunConfig, built: Built, path=None, overwrite: bool = Fa
     selection and size a record before any work) with ``attrs``."""
     rec = cfg.record
     return Monitor(built.net, weights=rec.weights, updates=rec.updates, rates=rec.rates,
-                   traces=rec.traces, loss=rec.loss, every=rec.every, indices=rec.indices,
+                   traces=rec.traces, factors=rec.factors, factor_streams=rec.factor_streams,
+                   factor_gamma=cfg.rule.name == "clapp", loss=rec.loss, every=rec.every,
+                   indices=rec.indices,
                    path=path, overwrite=overwrite, attrs=attrs, complevel=rec.complevel)
 
 

@@ -12,6 +12,20 @@ What (names: ``"all"``, one name, ``"w1,w2"`` or a list; None / "" records nothi
     rates    rate_<group>  (step, channel_<group>, position_<group>)   f(a), mean over the batch
     traces   trace_<group>_<trace>   same dims as rate_<group>          ("group.trace" names)
     loss     loss          (step,)                                        the step's loss
+    factors  factor_M_<syn>, factor_post_<syn>, factor_rate_<syn>
+                           (step, path_<syn>, stream_<syn>, fposition_<syn>, post_<syn>)
+             factor_pre_<syn>  (step, path_<syn>, stream_<syn>, fposition_<syn>, pre_<syn>)
+             factor_gamma_<syn> (step, path_<syn>, stream_<syn>, fposition_<syn>)  (gamma=True)
+
+The factors are the rule's own factorisation of the step's update, per stream, position and
+data path (``rules.base.factor_signals``): modulator M, post-synaptic term f'(a), post rate f(a)
+and pre-synaptic term u (the receptive field), with
+
+    update_<syn>[i, k] = (1/B) Σ_{path, stream, fposition} M_i · post_i · pre_k
+
+when every stream and position is recorded. The first ``factor_streams`` streams of each batch
+are kept (NaN where a batch has fewer), every position, two paths (the second NaN for the
+layers with one data path), and the post / pre units of the synapse's ``indices``.
 
 ``position_<syn>`` exists only where weights are not shared (locally connected). ``pre_<syn>``
 indexes the fan-in (receptive field) of a post unit; its coordinate ``pre_channel_<syn>`` names
@@ -69,6 +83,7 @@ __all__ = ["Monitor", "SYNAPSE_AXES", "GROUP_AXES",
 
 SYNAPSE_AXES = ("position", "post", "pre")
 GROUP_AXES = ("channel", "position")
+FACTOR_PATHS = 2          # data paths of a pair kept per factor record (halves, views: two)
 
 #: the open streaming monitors of this process, by the resolved path they write (a second
 #: Monitor on one of them is refused: it would wait for the first's lock, or replace its file)
@@ -217,6 +232,65 @@ def _synapse_items(syn, what: dict[str, list[str]], chosen: dict[str, Any],
     return items
 
 
+def _factor_read(key: str, streams: int) -> Callable[[Network, Any], Tensor | None]:
+    """Read signal ``key`` (paths, B, P, ·) of a step as (2, streams, P, ·), NaN-padded."""
+    def read(net: Network, step: Any) -> Tensor | None:
+        t = None if step is None else getattr(step, "signals", {}).get(key)
+        if t is None:
+            return None
+        out = t.new_full((FACTOR_PATHS, streams) + tuple(t.shape[2:]), float("nan"))
+        out[:t.shape[0], :min(t.shape[1], streams)] = t[:, :streams]
+        return out
+    return read
+
+
+def _factor_items(syn, chosen: dict[str, Any], coords: dict, streams: int,
+                  gamma: bool) -> list[_Item]:
+    """factor_<M|post|rate|pre|gamma>_<s> of one projection (module docstring)."""
+    s = syn.name
+    axes = SYNAPSE_AXES[1:] if syn.shared else SYNAPSE_AXES
+    select = dict(zip(axes, _selections(s, axes, tuple(syn.w.shape), chosen)))
+    P, C, K = syn.post.positions, syn.post.channels, syn.fan_in
+    shape = {"post": C if select["post"] is None else len(select["post"]),
+             "pre": K if select["pre"] is None else len(select["pre"])}
+    for axis, n in (("post", C), ("pre", K)):
+        coords[f"{axis}_{s}"] = _index_coord(f"{axis}_{s}", select[axis], n, {
+            "post": f"post-synaptic unit (channel of group {syn.post.name})",
+            "pre": "entry of the receptive field (fan-in) of a post-synaptic unit"}[axis])
+    coords[f"path_{s}"] = _index_coord(f"path_{s}", None, FACTOR_PATHS,
+                                       "data path of the pair (two for halves and views)")
+    coords[f"stream_{s}"] = _index_coord(f"stream_{s}", None, streams, "stream of the batch")
+    pos = select.get("position")
+    coords[f"fposition_{s}"] = _index_coord(f"fposition_{s}", pos, P,
+                                            f"position of the post-synaptic unit in group "
+                                            f"{syn.post.name}")
+    lead = (f"path_{s}", f"stream_{s}", f"fposition_{s}")
+    n_pos = P if pos is None else len(pos)
+    common = {"units": "1", "projection": s, "pre_group": syn.pre.name,
+              "post_group": syn.post.name, "shared": str(syn.shared).lower(),
+              "scale": float(syn.scale)}
+    dtype = str(syn.w.dtype).removeprefix("torch.")
+    meaning = {"M": "modulator M (sign and scale folded in; update = mean over streams of "
+                    "M x post x pre)",
+               "post": "post-synaptic term f'(a)", "rate": "post-synaptic rate f(a)",
+               "pre": "pre-synaptic term u (receptive-field entry)",
+               "gamma": "global scalar modulator of the stream's pair (+1, -1, 0)"}
+    items = []
+    for name, key in (("M", "M"), ("post", "post"), ("rate", "postrate"), ("pre", "pre"),
+                      ("gamma", "gamma")):
+        if name == "gamma" and not gamma:
+            continue
+        unit = () if name == "gamma" else ("pre",) if name == "pre" else ("post",)
+        dims = lead + tuple(f"{u}_{s}" for u in unit)
+        field = record.Field(f"factor_{name}_{s}", dims,
+                             (FACTOR_PATHS, streams, n_pos) + tuple(shape[u] for u in unit),
+                             dtype, {**common, "long_name": f"{meaning[name]} of projection "
+                                     f"{s} ({syn.pre.name} -> {syn.post.name})"})
+        items.append(_Item(field, _factor_read(f"{key}:{s}", streams),
+                           (None, None, pos) + tuple(select[u] for u in unit)))
+    return items
+
+
 def _group_items(group, what: dict[str, list[str]], chosen: dict[str, Any], coords: dict,
                  dtype: str) -> list[_Item]:
     """rate_<g> and trace_<g>_<t> of one group; adds its index coordinates to ``coords``."""
@@ -244,9 +318,10 @@ def _group_items(group, what: dict[str, list[str]], chosen: dict[str, Any], coor
 
 
 def _items(net: Network, what: dict[str, list[str]], loss: bool,
-           indices: dict[str, dict[str, Any]]) -> tuple[list[_Item], dict]:
+           indices: dict[str, dict[str, Any]], streams: int = 8,
+           gamma: bool = False) -> tuple[list[_Item], dict]:
     """The recorded quantities and their index coordinates (one-line errors on bad input)."""
-    synapses = list(dict.fromkeys(what["weights"] + what["updates"]))
+    synapses = list(dict.fromkeys(what["weights"] + what["updates"] + what["factors"]))
     groups = list(dict.fromkeys(what["rates"] + [t.split(".")[0] for t in what["traces"]]))
     for name in indices:
         if name not in synapses + groups:
@@ -254,6 +329,8 @@ def _items(net: Network, what: dict[str, list[str]], loss: bool,
     items, coords = [], {}
     for s in synapses:
         items += _synapse_items(net.synapses[s], what, indices.get(s, {}), coords)
+        if s in what["factors"]:
+            items += _factor_items(net.synapses[s], indices.get(s, {}), coords, streams, gamma)
     dtype = str(net.dtype).removeprefix("torch.")
     for g in groups:
         items += _group_items(net.groups[g], what, indices.get(g, {}), coords, dtype)
@@ -269,7 +346,8 @@ class Monitor:
     """Records weights, updates, rates, traces and the loss of ``net`` (module docstring)."""
 
     def __init__(self, net: Network, weights: Any = "all", rates: Any = None, traces: Any = None,
-                 updates: Any = None, loss: bool = True, *, every: int = 1,
+                 updates: Any = None, loss: bool = True, *, factors: Any = None,
+                 factor_streams: int = 8, factor_gamma: bool = False, every: int = 1,
                  indices: dict[str, dict[str, Any]] | Iterable[str] | None = None,
                  path: str | Path | None = None, max_steps: int | None = None,
                  overwrite: bool = False, attrs: dict[str, Any] | None = None,
@@ -286,10 +364,13 @@ class Monitor:
         what = {"weights": resolve_names("synapse", weights, net.synapses),
                 "updates": resolve_names("synapse", updates, net.synapses),
                 "rates": resolve_names("neuron group", rates, net.groups),
-                "traces": resolve_names("trace", traces, traces_available)}
+                "traces": resolve_names("trace", traces, traces_available),
+                "factors": resolve_names("synapse", factors, net.synapses)}
+        factor_streams = check_int("factor_streams", factor_streams, 1)
         if indices is not None and not isinstance(indices, dict):
             indices = parse_indices([indices] if isinstance(indices, str) else indices)
-        self._items, coords = _items(net, what, bool(loss), indices or {})
+        self._items, coords = _items(net, what, bool(loss), indices or {}, factor_streams,
+                                     bool(factor_gamma))
         self.max_steps, self.complevel = max_steps, complevel
         meta = record.provenance("", {}, str(net.device), str(net.dtype).removeprefix("torch."))
         meta.update(title="plastisim recording", record_every=self.every,

@@ -56,7 +56,8 @@ class StepResult(NamedTuple):
     loss: Tensor                              # scalar
     updates: dict[str, Tensor]                # update direction per trained tensor (shape of w)
     running: dict[str, Tensor] = {}           # the rule's new running state
-    signals: dict[str, Tensor] = {}           # recordable extras: "logits", "rate:<group>"
+    signals: dict[str, Tensor] = {}           # recordable extras: "logits", "rate:<group>",
+    #                                           the factors "M:<s>", "post:<s>", ... (below)
 
 
 class DrawContext(NamedTuple):
@@ -93,6 +94,29 @@ def cross_entropy_error(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     log_p = torch.log_softmax(logits, dim=1)
     onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
     return -(log_p * onehot).sum(1).mean(), log_p.exp() - onehot
+
+
+def factor_signals(name: str, paths: list[tuple[Tensor, Tensor, Tensor, Tensor]],
+                   gamma: list[Tensor] | None = None) -> dict[str, Tensor]:
+    r"""The three factors of projection ``name`` as recordable signals, one entry per data
+    path, every tensor rows (B, P, ·) stacked along a leading path axis:
+
+        "M:<name>"     M      (paths, B, P, C_post)   the modulator, sign and scale folded in
+        "post:<name>"  post   (paths, B, P, C_post)   the post-synaptic term f'(a)
+        "pre:<name>"   pre    (paths, B, P, K)        the pre-synaptic term, the receptive field u
+        "postrate:<name>" f(a) (paths, B, P, C_post)  the post-synaptic rate
+        "gamma:<name>" γ      (paths, B, P)           a global scalar modulator (optional)
+
+    such that the step's update is Δ_{ik} = (1/B) Σ_{path, b, [p]} M_i · post_i · pre_k
+    (``Synapses.outer_rows``: positions summed when the kernel is shared)."""
+    def stack(ts: list[Tensor]) -> Tensor:
+        return ts[0].unsqueeze(0) if len(ts) == 1 else torch.stack(ts)
+
+    out = {f"{key}:{name}": stack([p[i] for p in paths])
+           for i, key in enumerate(("M", "post", "pre", "postrate"))}
+    if gamma is not None:
+        out[f"gamma:{name}"] = stack(gamma)
+    return out
 
 
 def trained_names(net, state: RuleState, phase: str) -> list[str]:

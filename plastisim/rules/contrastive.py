@@ -119,7 +119,9 @@ class ContrastiveRule(LayerwiseRule):
         gated_t = g_pos[:, None] * t + g_neg[:, None] * t_neg          # γ-gated targets
         G_c = channel_map(W.T, gated_t).mul_(-1 / (C * P))
         dW = channel_outer(gated_t, c).div_(C * B * P)
-        return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}, {}
+        # the global modulator γ of each stream's pair (+1, −1, 0), recorded with the factors
+        extras = {} if sign is None else {"gamma": g_pos + g_neg}
+        return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}, {}, extras
 
     def layer_loss(self, l: int, c: Tensor, t: Tensor, state: RuleState,
                    draws: dict[str, Tensor]) -> Tensor:

@@ -40,7 +40,7 @@ from ..network import Network, layer_rows, logits
 from ..validate import (check_fields, checked, fraction, nonnegative, one_of, positive,
                         random_seed)
 from .base import (LR_SCALES, Batch, RuleObject, RuleState, StepResult,
-                   cross_entropy_error)
+                   cross_entropy_error, factor_signals)
 from .registry import RuleInfo, register
 
 
@@ -129,13 +129,18 @@ class FeedbackRule(RuleObject):
         fwd = layer_rows(net, weights, batch.x.transpose(1, 2))
         logits = fwd[-1][1].reshape(batch.x.shape[0], -1)
         loss, e = cross_entropy_error(logits, batch.y)
-        _, posts = self.factors(net, weights, state.fixed, fwd, e, batch.y)
+        mods, posts = self.factors(net, weights, state.fixed, fwd, e, batch.y)
         syns = net.synapses.values()
         updates = {syn.name: syn.outer_rows(posts[syn.name], u).mul_(-syn.scale)
                    for syn, (u, _, _) in zip(syns, fwd)}
-        rates = {f"rate:{syn.post.name}": h.transpose(1, 2) for syn, (_, _, h) in zip(syns, fwd)}
-        return StepResult(loss=loss.detach(), updates=updates,
-                          signals={"logits": logits.detach(), **rates})
+        signals = {"logits": logits.detach()}
+        for syn, (u, _, h) in zip(syns, fwd):
+            readout = syn.name == "readout"
+            signals[f"rate:{syn.post.name}"] = h.transpose(1, 2)
+            signals.update(factor_signals(syn.name, [(
+                mods[syn.name] * -syn.scale,
+                torch.ones_like(h) if readout else h.sign(), u, h.detach())]))
+        return StepResult(loss=loss.detach(), updates=updates, signals=signals)
 
     def loss(self, net: Network, weights: dict[str, Tensor], state: RuleState, batch: Batch,
              draws: dict[str, Tensor], phase: str = "joint") -> Tensor:

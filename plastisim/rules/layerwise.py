@@ -53,6 +53,7 @@ from ..synapses import positions_outer, rows_times
 from ..validate import (Check, check_fields, checked, fraction, integer, is_integer, nonnegative,
                         one_of, positive, random_seed)
 from .base import (LR_SCALES, Batch, DrawContext, RuleObject, RuleState, StepResult,
+                   factor_signals,
                    cross_entropy_error)
 from .pairings import (PAIRS, TOP_LAYERS, Pair, half_masks, halves_pair, layer_kinds,
                        positional_pair)
@@ -120,7 +121,9 @@ class LayerwiseRule(RuleObject):
     Subclasses implement ``layer_signals(l, c, t, state, draws) -> (loss, G, G2, learned,
     running)``: the loss of layer l for the pair's rates (``Pair.rates``), G = B ∂ℓ/∂c and
     G2 = B ∂ℓ/∂t (None when t gets no gradient), the update directions of the rule's learned
-    tensors of that layer (e.g. its predictor) and its new running state, keyed by name; and
+    tensors of that layer (e.g. its predictor) and its new running state, keyed by name,
+    optionally followed by a dict of extras (``{"gamma": (B, P_pairs)}``: a global scalar
+    modulator of each pair, recorded with the factors); and
     ``layer_loss(l, c, t, state, draws)``: ℓ_l as a differentiable function of the same
     arguments (its −∇ is what ``layer_signals`` gives).
     """
@@ -247,25 +250,32 @@ class LayerwiseRule(RuleObject):
             return readout_step(net, weights, batch)
         hidden = list(net.synapses.values())[:-1]
         fwd = layers(net, weights, batch.x, len(hidden))
-        updates, losses, running = {}, [], {}
+        updates, losses, running, signals = {}, [], {}, {}
         for l, (syn, pair) in enumerate(zip(hidden, self._pairs(net, weights, fwd, draws,
                                                                 False))):
             if pair is None:
                 continue                          # a frozen layer
-            loss, g, g2, learned, new = self.layer_signals(l, *self.layer_inputs(pair),
-                                                           state, draws)
+            loss, g, g2, learned, new, *extra = self.layer_signals(
+                l, *self.layer_inputs(pair), state, draws)
             # Δw = −η c_l Σ_paths (G ⊙ f'(a)) ⊗ u
-            (post, u), *more = pair.post_factors(g, g2)
-            dw = syn.outer(post, u)
-            for post, u in more:                  # the second data path (views, halves)
-                dw = dw + syn.outer(post, u)
+            paths = pair.factors(g, g2)
+            dw = syn.outer(paths[0][0] * paths[0][1], paths[0][2])
+            for G, gate, u, _ in paths[1:]:       # the second data path (views, halves)
+                dw = dw + syn.outer(G * gate, u)
             updates[syn.name] = dw * -syn.scale
+            gamma = extra[0].get("gamma") if extra else None
+            signals.update(factor_signals(
+                syn.name, [((G * -syn.scale).transpose(1, 2), gate.transpose(1, 2), u,
+                            z.transpose(1, 2)) for G, gate, u, z in paths],
+                None if gamma is None else pair.positions(gamma)))
             updates.update(learned)
             running.update(new)
             losses.append(loss)
         if self.params.update_norm == "layer":
             updates, gains = layer_gains(updates, state.running, self.params.tau_norm)
             running.update(gains)
+            for name in [k[2:] for k in signals if k.startswith("M:")]:   # the same gain
+                signals[f"M:{name}"] = signals[f"M:{name}"] / (gains[f"ms_{name}"] + 1e-30).sqrt()
         # what this step leaves unchanged (frozen layers and their learned tensors)
         for name, t in [(syn.name, weights[syn.name]) for syn in hidden] + \
                 list(state.learned.items()):
@@ -274,7 +284,8 @@ class LayerwiseRule(RuleObject):
         total = torch.stack(losses).sum() if losses else \
             torch.zeros((), dtype=batch.x.dtype, device=batch.x.device)
         rates = {f"rate:{syn.post.name}": h for syn, (_, _, h) in zip(hidden, fwd)}
-        return StepResult(loss=total.detach(), updates=updates, running=running, signals=rates)
+        return StepResult(loss=total.detach(), updates=updates, running=running,
+                          signals={**rates, **signals})
 
     def loss(self, net: Network, weights: dict[str, Tensor], state: RuleState, batch: Batch,
              draws: dict[str, Tensor], phase: str = "local") -> Tensor:
@@ -370,8 +381,11 @@ def readout_step(net: Network, weights: dict[str, Tensor], batch: Batch) -> Step
         logits = readout.drive(fields, weights["readout"]).reshape(B, -1)
     loss, e = cross_entropy_error(logits, batch.y)
     dw = -readout.scale * readout.outer(e.unsqueeze(-1), fields)
+    factors = factor_signals("readout", [(e.unsqueeze(1) * -readout.scale,
+                                          torch.ones_like(e).unsqueeze(1), fields,
+                                          logits.detach().unsqueeze(1))])
     return StepResult(loss=loss.detach(), updates={"readout": dw},
-                      signals={"logits": logits.detach(), **rates})
+                      signals={"logits": logits.detach(), **rates, **factors})
 
 
 def readout_loss(net: Network, weights: dict[str, Tensor], batch: Batch) -> Tensor:

@@ -63,16 +63,29 @@ class Pair(NamedTuple):
         """[(G ⊙ f'(a), u), ...] per data path, G = B ∂ℓ/∂c and G2 = B ∂ℓ/∂t (or None).
         A positional pair scatters G and G2 back to their positions out of place (a position
         may be a context and a target: their signals add)."""
+        return [(g * gate, u) for g, gate, u, _ in self.factors(G, G2)]
+
+    def factors(self, G: Tensor, G2: Tensor | None) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """[(G, f'(a), u, z), ...] per data path: the loss' signal at every position of the
+        layer (B, C, P), the gate, the receptive fields (B, P, K) and the rates (B, C, P)."""
         # f'(a) = H(a) = sign(f(a)) for the ReLU rates z (one pass, no bool → float copy)
         if self.context is None:
-            out = [(G * self.z.sign(), self.u)]
+            out = [(G, self.z.sign(), self.u, self.z)]
             if G2 is not None:
-                out.append((G2 * self.z2.sign(), self.u2))
+                out.append((G2, self.z2.sign(), self.u2, self.z2))
             return out
         grad = _scatter(torch.zeros_like(self.z), G, self.context)    # (B, C, P)
         if G2 is not None:
             grad = _scatter(grad, grad[..., self.target] + G2, self.target)
-        return [(grad * self.z.sign(), self.u)]
+        return [(grad, self.z.sign(), self.u, self.z)]
+
+    def positions(self, value: Tensor) -> list[Tensor]:
+        """A per-pair value (B, P_pairs) at the positions of each data path, [(B, P)]: the
+        context's and the target's position of a positional pair (0 elsewhere)."""
+        if self.context is None:
+            return [value, value]
+        full = _scatter(torch.zeros_like(self.z[:, 0]), value, self.context)
+        return [_scatter(full, value, self.target)]
 
 
 def _scatter(into: Tensor, src: Tensor, positions: slice) -> Tensor:
