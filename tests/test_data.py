@@ -23,7 +23,7 @@ def _csv(name: str) -> list[dict[str, str]]:
 
 
 def test_names():
-    assert data.names() == ["sjostrom2001", "triplet_params", "bipoo1998"]
+    assert data.names() == ["sjostrom2001", "triplet_params", "bipoo1998", "song2005"]
 
 
 @pytest.mark.parametrize("name", data.names())
@@ -99,7 +99,7 @@ def test_unknown_dataset_is_one_line_listing_names():
     message = str(err.value)
     assert "\n" not in message
     assert message == ("dataset 'sjostrom' is unknown; available: bipoo1998, sjostrom2001, "
-                       "triplet_params")
+                       "song2005, triplet_params")
 
 
 def test_citations_file_names_every_source():

@@ -18,7 +18,7 @@ LAYERS = [
     # monitor, live, record, selection, outputs, filelock, environment: the Monitor records a
     # Network (core); netCDF via xarray / netCDF4
     ("recording", ["recording"]),
-    ("studies", ["protocols", "study"]),
+    ("studies", ["protocols", "study", "fingerprint"]),
     ("config", ["config"]),
     ("run", ["run"]),
     ("sweep", ["sweep"]),

@@ -225,7 +225,8 @@ def test_clapp_spiking_modulator_tensor():
 # --- registry and bad input -----------------------------------------------------------------
 
 def test_stdp_family_registered_with_defaults():
-    assert set(rules.names("stdp")) == {"pair", "triplet", "bcm", "clapp_spiking"}
+    assert set(rules.names("stdp")) == {"pair", "triplet", "bcm", "clapp_spiking",
+                                        "three_factor_spiking", "lpl_spiking"}
     for name in rules.names("stdp"):
         assert rules.info(name).family == "stdp"
         rules.get(name)                                              # every default builds

@@ -58,7 +58,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 #: modules of plastisim.cli with an add_parsers(sub) function, in the order of `--help`
-_COMMAND_MODULES = ("demo", "run", "sweep", "pstar", "protocol", "record", "report")
+_COMMAND_MODULES = ("demo", "run", "sweep", "pstar", "protocol", "record", "report",
+                    "fingerprint")
 
 
 class _Version(argparse.Action):

@@ -3,7 +3,7 @@
 ``load(name)`` returns an ``xarray.Dataset``: CF-style ``units`` / ``long_name`` on every
 variable and coordinate, the citation in the ``references`` attribute. Times are in seconds
 (the CSV files keep the published milliseconds). Available names: ``sjostrom2001``,
-``triplet_params``, ``bipoo1998``.
+``triplet_params``, ``bipoo1998``, ``song2005``.
 
 The plain-dict readers ``triplet_parameter_sets`` and ``bipoo1998_window`` need no xarray; the
 rules use them for their defaults. xarray is imported only inside ``load``.
@@ -29,6 +29,9 @@ PFISTER2006 = ("Pfister J-P, Gerstner W (2006) Triplets of spikes in a model of 
 BIPOO1998 = ("Bi G-Q, Poo M-M (1998) Synaptic modifications in cultured hippocampal neurons: "
              "dependence on spike timing, synaptic strength, and postsynaptic cell type. "
              "J Neurosci 18:10464-10472. doi:10.1523/JNEUROSCI.18-24-10464.1998")
+SONG2005 = ("Song S, Sjöström PJ, Reigl M, Nelson S, Chklovskii DB (2005) Highly nonrandom "
+            "features of synaptic connectivity in local cortical circuits. PLoS Biol 3(3):e68. "
+            "doi:10.1371/journal.pbio.0030068 (Appendix S1 / Text S1)")
 DIGITISATIONS = {
     "vhlab": "VH-Lab vhlab-toolbox-matlab, vlt.neuro.stdp.sjostrom_freq_stdp (fractions)",
     "plastyfire": ("BlueBrain plastyfire biodata/paired_recordings.csv (Chindemi et al. 2022, "
@@ -146,8 +149,33 @@ def _bipoo1998():
     return ds
 
 
+def _song2005():
+    """Log-normal EPSP amplitudes; cv and skewness derived from sigma2 (attribute ``derived``):
+    CV = sqrt(e^σ² − 1), skewness = (e^σ² + 2)·sqrt(e^σ² − 1)."""
+    import xarray as xr
+
+    rows = {r["quantity"]: r for r in _rows("song2005_epsp_lognormal.csv")}
+    data = {k: ((), float(r["value"]), _cf(r["comment"], r["units"], derived=r["derived"]))
+            for k, r in rows.items()}
+    s2 = float(rows["sigma2"]["value"])
+    for k, value, text in (
+            ("sigma", math.sqrt(s2), "standard deviation of ln(EPSP amplitude / 1 mV)"),
+            ("cv", math.sqrt(math.expm1(s2)), "coefficient of variation of the log-normal"),
+            ("skewness", (math.exp(s2) + 2) * math.sqrt(math.expm1(s2)),
+             "skewness of the log-normal")):
+        data[k] = ((), value, _cf(f"{text}, derived from sigma2", "ln(mV)" if k == "sigma"
+                                  else "1", derived="true"))
+    ds = xr.Dataset(data)
+    ds.attrs = {"Conventions": "CF-1.8", "references": SONG2005,
+                "title": "Log-normal EPSP amplitudes of L5 pyramidal connections, rat visual "
+                         "cortex", "source": "Appendix S1 (Text S1) of the reference",
+                "comment": "derived = \"true\": computed by plastisim from mu and sigma2"}
+    return ds
+
+
 DATASETS: dict[str, Callable[[], Any]] = {
-    "sjostrom2001": _sjostrom2001, "triplet_params": _triplet_params, "bipoo1998": _bipoo1998}
+    "sjostrom2001": _sjostrom2001, "triplet_params": _triplet_params, "bipoo1998": _bipoo1998,
+    "song2005": _song2005}
 
 
 def names() -> list[str]:
