@@ -84,18 +84,24 @@ def binned(r: np.ndarray, g: np.ndarray, w: np.ndarray, n: int) -> dict[str, np.
 
 def _profile(rate: np.ndarray, update: np.ndarray, n_eff: np.ndarray) -> np.ndarray:
     """(θ, A_ltd, A_ltp) of the smallest weighted squared error over θ at the bin rates (the
-    amplitudes by linear least squares for each θ)."""
-    sqrt_n = np.sqrt(n_eff)
-    best, best_sse = None, np.inf
+    amplitudes by linear least squares for each θ: the 2 × 2 normal equations of all the
+    candidate θ at once)."""
     candidates = np.unique(rate[rate > 0])
-    for theta in candidates[np.linspace(0, candidates.size - 1, min(64, candidates.size))
-                            .astype(int)]:
-        basis = np.stack([phi(rate, theta, 1, 0), phi(rate, theta, 0, 1)], axis=1)
-        amps = np.linalg.lstsq(basis * sqrt_n[:, None], update * sqrt_n, rcond=None)[0]
-        sse = np.sum(n_eff * (update - basis @ amps) ** 2)
-        if sse < best_sse:
-            best, best_sse = np.array([theta, *amps]), sse
-    return best
+    thetas = candidates[np.linspace(0, candidates.size - 1, min(64, candidates.size))
+                        .astype(int)]
+    x = rate[None, :] / thetas[:, None]                              # (T, n)
+    ltd = np.where(x < 1, -4 * x * (1 - x), 0.0)                     # φ(r; θ, 1, 0)
+    ltp = np.where(x < 1, 0.0, x * (x - 1) / 2)                      # φ(r; θ, 0, 1)
+    w = n_eff[None, :]
+    a11, a22, a12 = (w * ltd ** 2).sum(1), (w * ltp ** 2).sum(1), (w * ltd * ltp).sum(1)
+    b1, b2 = (w * ltd * update).sum(1), (w * ltp * update).sum(1)
+    det = a11 * a22 - a12 ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        amp1 = np.where(det > 0, (a22 * b1 - a12 * b2) / det, np.where(a11 > 0, b1 / a11, 0.0))
+        amp2 = np.where(det > 0, (a11 * b2 - a12 * b1) / det, np.where(a22 > 0, b2 / a22, 0.0))
+    sse = (w * (update[None, :] - amp1[:, None] * ltd - amp2[:, None] * ltp) ** 2).sum(1)
+    best = int(np.nanargmin(sse))
+    return np.array([thetas[best], amp1[best], amp2[best]])
 
 
 def fit(r: np.ndarray, g: np.ndarray, w: np.ndarray) -> dict[str, float | str]:
