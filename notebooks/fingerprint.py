@@ -38,7 +38,8 @@ import torch
 
 import plastisim as ps
 from plastisim.cli.fingerprint import plot as plot_fingerprint
-from plastisim.fingerprint import fingerprint, modulator_samples, predict, table
+from plastisim.fingerprint import (fingerprint, modulator_samples, predict,
+                                   table)
 from plastisim.protocols import event_rule
 
 torch.set_num_threads(1)
@@ -58,22 +59,26 @@ OUT.mkdir(parents=True, exist_ok=True)
 rhm = ps.RHM(v=16, n_classes=16, m=4, s=2, L=3, seed=0)
 train_set, test_set = rhm.split(n_train=8192, n_test=2000, seed=1)
 SSL = {"readout_epochs": 200, "readout_lr": 1.0}
+SIBLINGS = {**SSL, "lr": 50.0, "pairs": "siblings", "top_layer": "halves",
+            "pred_init_std": 0.1}
+VIEWS = {**SSL, "lr": 5.0, "pairs": "views", "view_level": "matched",
+         "views_from": "sampler"}            # the oracle: reads the tree
 RULES = {
     "bp": ("bp", {"lr": 1.0}, 40),
     "DFA": ("dfa", {"lr": 1.0}, 100),
-    "CLAPP (siblings)": ("clapp", {**SSL, "lr": 50.0, "pairs": "siblings",
-                                   "top_layer": "halves", "pred_init_std": 0.1}, 30),
-    "VICReg (oracle views)": ("vicreg", {**SSL, "lr": 5.0, "pairs": "views",
-                                         "view_level": "matched", "views_from": "sampler"}, 15),
+    "CLAPP (siblings)": ("clapp", SIBLINGS, 30),
+    "VICReg (oracle views)": ("vicreg", VIEWS, 15),
 }
 runs = {}
 for label, (name, params, epochs) in RULES.items():
     net = ps.hierarchy(rhm, width=64, seed=0)
     mon = ps.Monitor(net, weights="all", factors="all", factor_streams=8,
-                     factor_gamma=name == "clapp", every=10, attrs={"rule": name},
+                     factor_gamma=name == "clapp", every=10,
+                     attrs={"rule": name},
                      indices=["w2.post=0:32", "w3.post=0:32"])
-    result = ps.train(net, ps.rules.get(name, **params), train_set, test_set,
-                      ps.TrainOptions(epochs=epochs), monitor=mon, rhm=rhm)
+    result = ps.train(net, ps.rules.get(name, **params), train_set,
+                      test_set, ps.TrainOptions(epochs=epochs), monitor=mon,
+                      rhm=rhm)
     runs[label] = mon.to_xarray()
     print(f"{label:22s} test error {result.final['test_error']:.3f} "
           f"after {result.steps} steps ({result.elapsed:.1f} s)")
@@ -93,7 +98,7 @@ for label, (name, params, epochs) in RULES.items():
 # %%
 fps = {label: fingerprint(ds) for label, ds in runs.items()}
 print(table(fps["CLAPP (siblings)"]))
-plot_fingerprint(fps["CLAPP (siblings)"], OUT / "fingerprint_clapp.png")
+_ = plot_fingerprint(fps["CLAPP (siblings)"], OUT / "fingerprint_clapp.png")
 
 # %% [markdown]
 # The BCM fits explain little: R² is small in every layer. An error-driven or
@@ -103,8 +108,9 @@ plot_fingerprint(fps["CLAPP (siblings)"], OUT / "fingerprint_clapp.png")
 # %%
 for label, fp in fps.items():
     last = fp.isel(stage=-1).sel(projection=["w1", "w2", "w3"])
+    ratio = (last.modulator_mean / last.modulator_std).values
     print(f"{label:22s} R² {np.round(last.bcm_r2.values, 2)}  "
-          f"mean/std of M {np.round((last.modulator_mean / last.modulator_std).values, 3)}")
+          f"mean/std of M {np.round(ratio, 3)}")
 
 # %% [markdown]
 # ## Into the slice
@@ -117,7 +123,8 @@ for label, fp in fps.items():
 
 # %%
 spiking = event_rule("three_factor_spiking")
-predictions = {label: predict(spiking, modulator_samples(ds, "w1", "end"), n_synapses=256)
+predictions = {label: predict(spiking, modulator_samples(ds, "w1", "end"),
+                              n_synapses=256)
                for label, ds in runs.items()}
 triplet = predict(event_rule("triplet", params="visual_nearest_full"))
 
@@ -125,22 +132,26 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 data = triplet.sjostrom_dw_rel_data.sel(digitisation="vhlab")
 sem = triplet.sjostrom_sem_data.sel(digitisation="vhlab")
 for ax, dt in zip(axes, (0.01, -0.01)):
-    ax.errorbar(data.freq, data.sel(dt=dt), sem.sel(dt=dt), fmt="ko", capsize=3,
-                label="Sjöström et al. 2001")
-    ax.plot(data.freq, triplet.sjostrom_dw_rel_model.sel(dt=dt), "k-", lw=2, label="triplet")
+    ax.errorbar(data.freq, data.sel(dt=dt), sem.sel(dt=dt), fmt="ko",
+                capsize=3, label="Sjöström et al. 2001")
+    ax.plot(data.freq, triplet.sjostrom_dw_rel_model.sel(dt=dt), "k-", lw=2,
+            label="triplet")
     for label, p in predictions.items():
-        ax.plot(data.freq, p.sjostrom_dw_rel_model.sel(dt=dt), ".-", label=label)
+        ax.plot(data.freq, p.sjostrom_dw_rel_model.sel(dt=dt), ".-",
+                label=label)
     ax.axhline(0, color="0.7", lw=0.8)
-    ax.set(xscale="log", xlabel="pairing frequency (Hz)", title=f"Δt = {dt * 1e3:+.0f} ms")
+    ax.set(xscale="log", xlabel="pairing frequency (Hz)",
+           title=f"Δt = {dt * 1e3:+.0f} ms")
 axes[0].set_ylabel("relative weight change (mean of 256 synapses)")
 axes[0].legend(fontsize=7)
 fig.tight_layout()
 fig.savefig(OUT / "slice.png", dpi=100)
 
 for label, p in {**predictions, "triplet": triplet}.items():
-    ve = float(p.sjostrom_variance_explained.sel(digitisation="vhlab"))
-    print(f"{label:22s} Sjöström variance explained {ve:+.2f}  "
-          f"RMSE {float(p.sjostrom_rmse.sel(digitisation='vhlab')):.3f}")
+    vhlab = p.sel(digitisation="vhlab")
+    print(f"{label:22s} Sjöström variance explained "
+          f"{float(vhlab.sjostrom_variance_explained):+.2f}  "
+          f"RMSE {float(vhlab.sjostrom_rmse):.3f}")
 
 # %% [markdown]
 # A rule linear in a modulator whose mean is about zero predicts a mean change of the sign of
@@ -151,8 +162,11 @@ for label, p in {**predictions, "triplet": triplet}.items():
 # **The study at full size.** These commands write `analyses/results/fingerprint/` and the
 # figures of `docs/fingerprint.md`:
 #
-#     for r in bp dfa clapp_siblings vicreg_views; do
-#         plastisim run analyses/fingerprint/$r.toml --out runs/fingerprint/$r.nc --threads 1
-#     done
-#     python analyses/fingerprint/study.py --runs runs/fingerprint
-#     plastisim fingerprint runs/fingerprint/clapp_siblings.nc
+# ```bash
+# for r in bp dfa clapp_siblings vicreg_views; do
+#   plastisim run analyses/fingerprint/$r.toml \
+#     --out runs/fingerprint/$r.nc --threads 1
+# done
+# python analyses/fingerprint/study.py --runs runs/fingerprint
+# plastisim fingerprint runs/fingerprint/clapp_siblings.nc
+# ```

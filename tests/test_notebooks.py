@@ -41,7 +41,7 @@ NOTEBOOKS = runner.sources()
 def test_the_notebooks_are_there():
     names = {p.stem for p in NOTEBOOKS}
     assert {"quickstart", "weight_trajectories", "cortical_protocols", "own_rule",
-            "parameter_study"} <= names
+            "parameter_study", "fingerprint"} <= names
 
 
 @pytest.mark.parametrize("src", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
