@@ -11,8 +11,17 @@ table of docs/results.md.
 
     for r in bp dfa clapp_siblings vicreg_views; do
         plastisim run analyses/fingerprint/$r.toml --out runs/fingerprint/$r.nc --threads 1
+        for k in 1 2; do          # two more seeds: weights, shuffling, the rule's own draws
+            plastisim run analyses/fingerprint/$r.toml --out runs/fingerprint/${r}_s$k.nc \
+                --threads 1 --set network.seed=$k --set train.seed=$k \
+                --set rule.seed=$k        # dfa: rule.feedback_seed=$k; bp: neither
+        done
     done
-    python analyses/fingerprint/study.py --runs runs/fingerprint
+    python analyses/fingerprint/study.py --runs runs/fingerprint --seeds 3
+
+Every number of the table is the median over the seeds of that layer's value; a cell says
+"yes" when the observation holds in every hidden layer for every seed, and how many seeds it
+holds for.
 """
 from __future__ import annotations
 
@@ -36,7 +45,12 @@ HIDDEN = ("w1", "w2", "w3")
 OUT = Path(__file__).resolve().parents[1] / "results" / "fingerprint"
 
 
-def slice_of(ds: xr.Dataset, run: str) -> list[xr.Dataset]:
+def run_file(folder: Path, run: str, seed: int) -> Path:
+    """The run file of one seed: <run>.nc for seed 0, <run>_s<seed>.nc for the others."""
+    return folder / (f"{run}.nc" if seed == 0 else f"{run}_s{seed}.nc")
+
+
+def slice_of(ds: xr.Dataset, run: str, seed: int) -> list[xr.Dataset]:
     """Slice predictions of one run: per hidden projection and stage, the three-factor spiking
     form (and for VICReg the Hebbian LPL form) with the recorded modulators."""
     out = []
@@ -56,8 +70,8 @@ def slice_of(ds: xr.Dataset, run: str) -> list[xr.Dataset]:
                 # a z this size is an upper bound on the evidence)
                 p["modulator_mean"] = samples.mean()
                 p["modulator_mean_z"] = samples.mean() / (samples.std() / np.sqrt(samples.size))
-                out.append(p.expand_dims(run=[run], projection=[proj], stage=[stage],
-                                         form=[form]))
+                out.append(p.expand_dims(run=[run], seed=[seed], projection=[proj],
+                                         stage=[stage], form=[form]))
     return out
 
 
@@ -69,38 +83,51 @@ def cells(values, fmt: str) -> str:
     return "/".join(format(float(v), fmt) for v in np.atleast_1d(values))
 
 
-def slice_verdicts(sl: xr.Dataset) -> dict[str, tuple[bool, str]]:
-    """The two slice observations of one prediction (per layer when ``sl`` has projections)."""
+def window_lobes(sl: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
+    """Mean relative change of the predicted window at Δt in 1–30 ms and in −30 to −1 ms."""
     window = sl.window_dw_rel_model
-    plus = window.sel(window_dt=slice(0.001, 0.03)).mean("window_dt")
-    minus = window.sel(window_dt=slice(-0.03, -0.001)).mean("window_dt")
+    return (window.sel(window_dt=slice(0.001, 0.03)).mean("window_dt"),
+            window.sel(window_dt=slice(-0.03, -0.001)).mean("window_dt"))
+
+
+def observations(sl: xr.Dataset, fp: xr.Dataset | None = None) -> dict[str, tuple]:
+    """Per observation: (holds in every layer, {name: per-layer values}) for one seed."""
+    plus, minus = window_lobes(sl)
     ve = sl.sjostrom_variance_explained.sel(digitisation="vhlab")
-    return {
-        "stdp_window": (bool(((plus >= LOBE) & (minus <= -LOBE)).all()),
-                        f"mean Δw at +(1–30) ms {cells(plus, '+.2f')}, at −(1–30) ms "
-                        f"{cells(minus, '+.2f')}"),
-        "sjostrom2001": (bool((ve >= 0.5).all()), f"variance explained {cells(ve, '.2f')}")}
-
-
-def verdicts(run: str, fp: xr.Dataset, sl: xr.Dataset) -> dict[str, tuple[bool, str]]:
-    """Trained rule × observation -> (compatible in every hidden layer, the numbers per layer
-    w1/w2/w3), at the end of training (criteria: docs/fingerprint.md)."""
+    out = {"stdp_window": (bool(((plus >= LOBE) & (minus <= -LOBE)).all()),
+                           {"Δw at +(1–30) ms": plus, "at −(1–30) ms": minus}),
+           "sjostrom2001": (bool((ve >= 0.5).all()), {"variance explained": ve})}
+    if fp is None:
+        return out
     last = fp.isel(stage=-1).sel(projection=list(HIDDEN))
     w_end = fp.isel(wrecord=-1).sel(projection=list(HIDDEN))
-    return {
-        **slice_verdicts(sl.sel(run=run, stage="end", form="three_factor_spiking",
-                                projection=list(HIDDEN))),
-        "bcm": (bool(((last.bcm_r2 >= 0.5) & (last.bcm_a_ltd > 0) & (last.bcm_a_ltp > 0)).all()),
-                f"R² {cells(last.bcm_r2, '.2f')}"),
-        "sliding_threshold": (bool(last.theta_slides.all()),
-                              f"θ change {cells(last.theta_change, '.0%')}, corr with rate "
-                              f"{cells(last.theta_rate_corr, '+.2f')}"),
-        "lognormal_weights": (bool(((w_end.weight_ks < 0.05)
-                                    & (abs(w_end.weight_ln_sigma - SONG_LN_SIGMA) < 0.25)).all()),
-                              f"ln σ {cells(w_end.weight_ln_sigma, '.2f')}, KS "
-                              f"{cells(w_end.weight_ks, '.2f')}, positive "
-                              f"{cells(w_end.weight_positive, '.0%')}"),
-    }
+    out["bcm"] = (bool(((last.bcm_r2 >= 0.5) & (last.bcm_a_ltd > 0)
+                        & (last.bcm_a_ltp > 0)).all()), {"R²": last.bcm_r2})
+    out["sliding_threshold"] = (bool(last.theta_slides.all()),
+                                {"slides": last.theta_slides.astype(float)})
+    out["lognormal_weights"] = (
+        bool(((w_end.weight_ks < 0.05)
+              & (abs(w_end.weight_ln_sigma - SONG_LN_SIGMA) < 0.25)).all()),
+        {"ln σ": w_end.weight_ln_sigma, "KS": w_end.weight_ks,
+         "positive": w_end.weight_positive})
+    return out
+
+
+FORMATS = {"Δw at +(1–30) ms": "+.2f", "at −(1–30) ms": "+.2f", "variance explained": ".2f",
+           "R²": ".2f", "slides": ".0%", "ln σ": ".2f", "KS": ".2f", "positive": ".0%"}
+
+
+def combine(per_seed: list[dict[str, tuple]]) -> dict[str, tuple[bool, str]]:
+    """Over seeds: (holds for every seed, "k/n seeds; per-layer medians over seeds")."""
+    out = {}
+    for key in per_seed[0]:
+        oks = [seed[key][0] for seed in per_seed]
+        values = {name: np.median([np.atleast_1d(seed[key][1][name].values)
+                                   for seed in per_seed], axis=0)
+                  for name in per_seed[0][key][1]}
+        text = ", ".join(f"{name} {cells(v, FORMATS[name])}" for name, v in values.items())
+        out[key] = (all(oks), f"{sum(oks)}/{len(oks)} seeds; {text}")
+    return out
 
 
 def figure(merged: xr.Dataset, triplet: xr.Dataset, path: Path) -> None:
@@ -150,26 +177,31 @@ def figure(merged: xr.Dataset, triplet: xr.Dataset, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/fingerprint"))
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--figures", type=Path, default=Path("docs/figures"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
-    summary = {}
+    seeds = range(args.seeds)
+    summary, fps, slices = {}, {}, []
     for run, label in RUNS.items():
-        ds = open_run(args.runs / f"{run}.nc")
-        start = time.perf_counter()
-        fp = fingerprint(ds)
-        seconds = time.perf_counter() - start
-        train_seconds = float(ds.elapsed.values[-1]) if "elapsed" in ds else float("nan")
-        fp.to_netcdf(OUT / f"{run}_fingerprint.nc")
-        print(f"== {label}: fingerprint in {seconds:.2f} s, training {train_seconds:.1f} s "
-              f"({100 * seconds / train_seconds:.1f} %)")
-        print(table(fp))
-        summary[run] = {"label": label, "fingerprint_s": seconds, "train_s": train_seconds,
-                        "test_error": float(ds.test_error.values[-1])}
-    slices = []
-    for run in RUNS:
-        slices += slice_of(open_run(args.runs / f"{run}.nc"), run)
+        summary[run] = {"label": label, "fingerprint_s": [], "train_s": [], "test_error": []}
+        for seed in seeds:
+            ds = open_run(run_file(args.runs, run, seed))
+            start = time.perf_counter()
+            fps[run, seed] = fp = fingerprint(ds)
+            seconds = time.perf_counter() - start
+            train_seconds = float(ds.elapsed.values[-1])
+            for key, value in (("fingerprint_s", seconds), ("train_s", train_seconds),
+                               ("test_error", float(ds.test_error.values[-1]))):
+                summary[run][key].append(value)
+            print(f"== {label}, seed {seed}: test error {ds.test_error.values[-1]:.4f}; "
+                  f"fingerprint in {seconds:.2f} s, training {train_seconds:.1f} s "
+                  f"({100 * seconds / train_seconds:.1f} %)")
+            if seed == 0:
+                fp.to_netcdf(OUT / f"{run}_fingerprint.nc")
+                print(table(fp))
+            slices += slice_of(ds, run, seed)
     triplet = predict(event_rule("triplet", params="visual_nearest_full"))
     print("triplet (visual_nearest_full): Sjöström RMSE",
           triplet.sjostrom_rmse.round(3).values.tolist())
@@ -184,33 +216,34 @@ def main() -> None:
     merged["sjostrom_dw_rel_data"] = triplet.sjostrom_dw_rel_data
     merged["sjostrom_sem_data"] = triplet.sjostrom_sem_data
     merged.to_netcdf(OUT / "slice.nc")
-    figure(merged, triplet, args.figures / "fingerprint_slice.png")
+    figure(merged.sel(seed=0), triplet, args.figures / "fingerprint_slice.png")
+    end = dict(stage="end", projection=list(HIDDEN))
     for run in RUNS:
-        fp = xr.open_dataset(OUT / f"{run}_fingerprint.nc")
-        summary[run]["verdicts"] = verdicts(run, fp, merged)
-    summary["triplet"] = {"label": "triplet model (visual_nearest_full), fitted to the data",
-                          "verdicts": slice_verdicts(triplet)}
+        summary[run]["verdicts"] = combine([
+            observations(merged.sel(run=run, seed=seed, form="three_factor_spiking", **end),
+                         fps[run, seed]) for seed in seeds])
     summary["vicreg_views_lpl"] = {
         "label": "VICReg (oracle views), Hebbian LPL form",
-        "verdicts": slice_verdicts(merged.sel(run="vicreg_views", stage="end", form="lpl_spiking",
-                                              projection=list(HIDDEN)))}
+        "verdicts": combine([observations(merged.sel(run="vicreg_views", seed=seed,
+                                                     form="lpl_spiking", **end))
+                             for seed in seeds])}
+    summary["triplet"] = {"label": "triplet model (visual_nearest_full), fitted to the data",
+                          "verdicts": combine([observations(triplet)])}
+    z = abs(merged.modulator_mean_z.sel(form="three_factor_spiking"))
+    summary["modulator_mean_z_max"] = float(z.max())
+    ratio = abs(merged.sjostrom_dw_rel_std / merged.sjostrom_dw_rel_model).sel(
+        dt=0.01, freq=50.0, form="three_factor_spiking", stage="end")
+    summary["spread_over_mean_range"] = [float(ratio.where(np.isfinite(ratio)).min()),
+                                         float(ratio.where(np.isfinite(ratio)).max())]
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
     print("| trained rule | " + " | ".join(summary["bp"]["verdicts"]) + " |")
     for run in list(RUNS) + ["vicreg_views_lpl", "triplet"]:
         print(f"| {summary[run]['label']} | " + " | ".join(
-            f"{'yes' if ok else 'no'}: {text}" for ok, text in summary[run]["verdicts"].values())
-              + " |")
-    ve = merged.sjostrom_variance_explained.sel(digitisation="vhlab")
-    for run in RUNS:
-        for form in merged.form.values:
-            v = ve.sel(run=run, form=form)
-            if np.isnan(v).all():
-                continue
-            z = merged.modulator_mean_z.sel(run=run, form=form)
-            print(run, form, {str(s): v.sel(stage=s).round(2).values.tolist()
-                              for s in merged.stage.values},
-                  "mean-modulator z", {str(s): z.sel(stage=s).round(1).values.tolist()
-                                       for s in merged.stage.values})
+            f"{'yes' if ok else 'no'} ({text})"
+            for ok, text in summary[run]["verdicts"].values()) + " |")
+    print("largest |z| of a mean modulator:", round(summary["modulator_mean_z_max"], 1),
+          "; spread over synapses / |mean| at +10 ms, 50 Hz:",
+          np.round(summary["spread_over_mean_range"], 1).tolist())
 
 
 if __name__ == "__main__":
