@@ -341,3 +341,14 @@ def test_command_bad_input_is_one_line_exit_2(tmp_path, capsys, kind, says):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err, err
     assert not list(tmp_path.glob("*_fingerprint.*"))
+
+
+def test_the_fingerprint_benchmark_measures_its_share_of_the_training_time():
+    from plastisim.bench import BENCHMARKS, benchmark_options
+    from plastisim.bench.fingerprint import bench_fingerprint
+
+    assert "fingerprint" in BENCHMARKS and "rules" in benchmark_options("fingerprint")
+    out = bench_fingerprint(width=16, epochs=2, every=4, rules=("bp",))
+    run = out["runs"]["bp"]
+    assert run["records"] >= 3 and run["train_s"] > 0 and run["fingerprint_s"] > 0
+    assert run["fingerprint_over_train"] == pytest.approx(run["fingerprint_s"] / run["train_s"])

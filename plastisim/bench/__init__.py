@@ -12,6 +12,7 @@ imports ``plastisim.bench``):
     ensemble.py   ``bench_ensemble``: E networks in one batched pass against E sequential runs
     engine.py     ``bench_engine``: the training loop eager and compiled, against hand-written
                   torch and another checkout of plastisim
+    fingerprint.py ``bench_fingerprint``: the fingerprint of a width-128 run against its training
 
 ``plastisim bench [NAME ...]`` (or ``--only NAME ...``) runs ``BENCHMARKS`` by name, each with
 the options it takes (``--device``, ``--sizes``, ``--widths``, ``--rules``, ``--repeats``: its
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, str] = {
     "sweep": "plastisim.bench.sweep:bench_sweep",
     "ensemble": "plastisim.bench.ensemble:bench_ensemble",
     "engine": "plastisim.bench.engine:bench_engine",
+    "fingerprint": "plastisim.bench.fingerprint:bench_fingerprint",
 }
 
 
