@@ -39,7 +39,7 @@ from ..traces import trace_increment
 from ..validate import (Check, check_fields, checked, finite, is_integer, nonnegative, one_of,
                         positive)
 from .registry import RuleInfo, register
-from .stdp_events import EventRule, Spikes, TraceSpec
+from .stdp_events import EventRule, Spikes, TraceSpec, eligibility
 
 GAMMAS = (1, -1, 0)
 GATES = ("causal", "symmetric")
@@ -65,10 +65,7 @@ def clapp_update(state: dict[str, Tensor], inputs: Spikes,
                  params: ClappSpikingParams) -> tuple[Tensor, dict[str, Tensor]]:
     """Δw of one event and the traces after it (module docstring); arguments are not mutated."""
     x, y = state["x_pre"], state["y_post"]               # (batch, synapses, 1)
-    # eligibility: pre trace at post spikes (the gate), post trace at pre spikes if symmetric
-    e = inputs.post * x
-    if params.gate == "symmetric":
-        e = e + inputs.pre * y
+    e = eligibility(state, inputs, params.gate)
     # modulate: global state gamma (or per stream) times the dendritic prediction
     m = params.gamma if inputs.modulator is None else inputs.modulator
     dw = params.eta * params.dendrite * m * e

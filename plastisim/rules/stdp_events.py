@@ -68,6 +68,16 @@ class EventRule:
         return self.update(state, inputs, self.params)
 
 
+def eligibility(state: dict[str, Tensor], inputs: Spikes, gate: str) -> Tensor:
+    """The pre trace at post spikes ("causal"), plus the post trace at pre spikes
+    ("symmetric"): the eligibility of the trace forms of a three-factor rule, read at t − ε
+    from the traces ``x_pre`` and ``y_post``."""
+    e = inputs.post * state["x_pre"]
+    if gate == "symmetric":
+        e = e + inputs.pre * state["y_post"]
+    return e
+
+
 def increment(state: dict[str, Tensor], inputs: Spikes,
               specs: dict[str, TraceSpec]) -> dict[str, Tensor]:
     """The traces after the event's own spikes (a new dict; ``state`` is not modified)."""

@@ -64,7 +64,7 @@ from ..errors import ConfigError
 from ..traces import trace_increment
 from ..validate import check_fields, checked, finite, nonnegative, one_of, positive
 from .registry import RuleInfo, register
-from .stdp_events import EventRule, Spikes, TraceSpec
+from .stdp_events import EventRule, Spikes, TraceSpec, eligibility
 
 GATES = ("causal", "symmetric")
 
@@ -108,11 +108,8 @@ def factor_update(state: dict[str, Tensor], inputs: Spikes,
                   params: FactorSpikingParams) -> tuple[Tensor, dict[str, Tensor]]:
     """Δw of one event and the traces after it (module docstring); arguments are not mutated."""
     x, y = state["x_pre"], state["y_post"]               # (batch, synapses, 1)
-    # eligibility: pre trace at post spikes (the gate), post trace at pre spikes if symmetric
-    e = inputs.post * x
-    if params.gate == "symmetric":
-        e = e + inputs.pre * y
-    dw = params.eta * _modulator(inputs, params.modulator) * e
+    dw = params.eta * _modulator(inputs, params.modulator) * eligibility(state, inputs,
+                                                                         params.gate)
     return dw, {"x_pre": trace_increment(x, inputs.pre), "y_post": trace_increment(y, inputs.post)}
 
 
