@@ -485,3 +485,32 @@ def test_layer_gains_keep_each_update_direction(name):
         assert float(cos) == pytest.approx(1, abs=1e-12), key
         assert float(b.updates[key].square().mean().sqrt()) == pytest.approx(1, rel=1e-9), key
         assert f"ms_{key}" in b.running
+
+
+@pytest.mark.parametrize("name", ["stopgrad", "clapp", "vicreg"])
+def test_layer_decay_is_the_gradient_of_a_weight_penalty_and_comes_after_the_gain(name):
+    """layer_decay = "λ1,λ2,λ3": Δw_l −= λ_l w_l, the −∇ of (λ_l/2)‖w_l‖² added to ℓ_l
+    (checked against autograd), applied after update_norm's gain (decoupled, as AdamW)."""
+    net, x, y, ctx = _setup()
+    rule = _rule(name, "siblings", layer_decay="0.5,0.1,0")
+    rule.prepare(net)
+    _warm(rule, net, x, y, ctx)
+    assert_rule_matches_autograd(copy.deepcopy(rule), net, x, y, ctx, rtol=1e-5)
+    plain = _rule(name, "siblings", update_norm="layer")
+    decayed = _rule(name, "siblings", update_norm="layer", layer_decay="0.5,0.1,0")
+    plain.prepare(net)
+    decayed.prepare(net)
+    a, b = _step(plain, net, x, y, ctx), _step(decayed, net, x, y, ctx)
+    for syn, decay in zip(["w1", "w2", "w3"], [0.5, 0.1, 0.0]):
+        expected = a.updates[syn] - decay * net.synapses[syn].w
+        assert torch.allclose(b.updates[syn], expected, rtol=1e-12, atol=1e-15), syn
+
+
+@pytest.mark.parametrize("value", ["0.5,0.1", "a,b,c", "0.5,-1,0"])
+def test_layer_decay_needs_one_number_per_hidden_layer(value):
+    net, x, y, ctx = _setup()
+    rule = _rule("stopgrad", "siblings", layer_decay=value)
+    rule.prepare(net)
+    with pytest.raises(ConfigError, match="rule.layer_decay") as err:
+        _step(rule, net, x, y, ctx)
+    assert "\n" not in str(err.value) and "3 numbers" in str(err.value)

@@ -51,6 +51,7 @@ from ..network import Network, layers
 from ..rhm import one_hot
 from ..synapses import positions_outer, rows_times
 from ..validate import (Check, check_fields, checked, fraction, integer, is_integer, nonnegative,
+                        text,
                         one_of, positive, random_seed)
 from .base import (LR_SCALES, Batch, DrawContext, RuleObject, RuleState, StepResult,
                    factor_signals,
@@ -88,6 +89,7 @@ class LayerwiseParams:
     seed: int = checked(0, random_seed)       # pair sampling, negatives, predictor initialisation
     update_norm: str = checked("none", one_of(*UPDATE_NORMS))  # "layer": Δ / running RMS(Δ)
     tau_norm: float = checked(100.0, positive)         # steps of that running mean square
+    layer_decay: str = checked("", text)      # "0.5,0.1,0": synaptic decay λ_l per hidden layer
 
     def __post_init__(self) -> None:
         check_fields(self, "rule.")
@@ -276,6 +278,9 @@ class LayerwiseRule(RuleObject):
             running.update(gains)
             for name in [k[2:] for k in signals if k.startswith("M:")]:   # the same gain
                 signals[f"M:{name}"] = signals[f"M:{name}"] / (gains[f"ms_{name}"] + 1e-30).sqrt()
+        for syn, decay in zip(hidden, layer_decays(self.params, len(hidden))):
+            if decay and syn.name in updates:     # Δw_l −= λ_l w_l, after any gain
+                updates[syn.name] = updates[syn.name] - decay * weights[syn.name]
         # what this step leaves unchanged (frozen layers and their learned tensors)
         for name, t in [(syn.name, weights[syn.name]) for syn in hidden] + \
                 list(state.learned.items()):
@@ -295,9 +300,12 @@ class LayerwiseRule(RuleObject):
         if phase == "readout":
             return readout_loss(net, weights, batch)
         total = torch.zeros((), dtype=batch.x.dtype, device=batch.x.device)
+        hidden = list(net.synapses.values())[:-1]
+        decays = layer_decays(self.params, len(hidden))
         for l, pair in enumerate(self.pairs(net, weights, batch.x, draws, detach=True)):
             if pair is not None:                  # None: a frozen layer
                 total = total + self.layer_loss(l, *self.layer_inputs(pair), state, draws)
+                total = total + decays[l] / 2 * weights[hidden[l].name].square().sum()
         return total
 
     def layer_inputs(self, pair: Pair) -> tuple[Tensor, ...]:
@@ -313,6 +321,24 @@ class LayerwiseRule(RuleObject):
         """ℓ_l(c, t) as a differentiable function, reading the same draws and state as
         ``layer_signals``."""
         raise NotImplementedError
+
+
+def layer_decays(params: LayerwiseParams, depth: int) -> list[float]:
+    """λ_l of every hidden layer from ``layer_decay`` ("" : none; "0.5,0.1,0": one number per
+    layer, each >= 0): the synaptic decay Δw_l −= λ_l w_l of the trained layers, the −∇ of
+    (λ_l/2)‖w_l‖² added to ℓ_l. It is applied after ``update_norm``'s gain, so that with
+    "layer" the decay is decoupled from the rule's step size (as AdamW's); a one-line
+    ConfigError for another count or a negative number."""
+    if not params.layer_decay:
+        return [0.0] * depth
+    try:
+        values = [float(v) for v in params.layer_decay.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != depth or any(not 0 <= v < math.inf for v in values):
+        raise impossible("rule.layer_decay", params.layer_decay,
+                         f"need {depth} numbers >= 0 separated by commas (one per hidden layer)")
+    return values
 
 
 def running_average(running: dict[str, Tensor], key: str, value: Tensor, tau: float
