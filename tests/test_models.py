@@ -25,7 +25,7 @@ MEASURED = re.compile(r"^# measured: test_error = ([0-9.eE+-]+) in ([0-9.]+) s",
 PAIRING_KEYS = {"views": ("pairs", "view_level", "views_from"),      # per rule.pairs
                 "siblings": ("pairs", "top_layer"), "cpc": ("pairs", "cpc_offset", "top_layer")}
 #: files named for what they show rather than for their rule (the header says which rule)
-NAMED_FOR_WHAT_THEY_SHOW = {"grammar_free"}
+NAMED_FOR_WHAT_THEY_SHOW = {"grammar_free", "grammar_free_noncontrastive"}
 #: a run of a few steps on a tiny network (the model's rule, grammar and pairing kept)
 SHRINK = ["network.width=8", "train.n_train=64", "train.n_test=64", "train.epochs=1",
           "train.batch_size=32", "train.device=\"cpu\""]
