@@ -1,13 +1,15 @@
 """P* against depth L for bp and the grammar-free rules (docs/results.md §2).
 
-    python analyses/grammar_free/depth.py analyses/results/grammar_free/grid_v16_m4_L{2,3,4}.nc \
+    python analyses/grammar_free/depth.py analyses/results/grammar_free/grid_v16_m4_L{2,3,4,5}.nc \
         --png docs/figures/grammar_free_depth.png
 
 Each file is one merged sweep at one L (same v, n_c, m, width, rules); P* of every rule comes
 from ``plastisim.study.summarize`` (seed-mean test error below 10 % of chance, interpolated in
 log P; 95 % percentile bootstrap over seeds). The figure draws P* (inputs seen, labelled or
 not) against L on a log scale with the supervised reference n_c·m^L; a rule that never crosses
-the threshold is drawn as an open triangle at the largest P of its grid ("> grid"). The table
+the threshold is drawn as an open triangle at the largest P of its grid ("> grid"); the dotted
+line is v·m³, the samples latent prediction between tree neighbours needs (Korchinski, Favero &
+Wyart, arXiv 2605.27734), nearly independent of L. The table
 gives P*/n*, P* and the growth factor of P* per added level between consecutive depths.
 """
 from __future__ import annotations
@@ -56,7 +58,8 @@ def points(paths: list[Path]) -> dict[str, list[dict]]:
                 "interval": record["interval"], "crossed": record["crossed"],
                 "P_star": record["P_star"] if record["crossed"] else grid_max,
                 "low": record["P_star_low"], "high": record["P_star_high"],
-                "n_c": record["n_classes"], "m": record["rhm_m"], "spec": str(record["rule"])})
+                "n_c": record["n_classes"], "m": record["rhm_m"], "v": int(ds["rhm_v"].max()),
+                "spec": str(record["rule"])})
     for series in out.values():
         series.sort(key=lambda r: r["L"])
     return out
@@ -93,6 +96,8 @@ def figure(data: dict[str, list[dict]], png: Path) -> Path:
         fig, ax = plt.subplots(figsize=(6, 4.6))
         ax.plot(depths, [ref["n_c"] * ref["m"] ** L for L in depths], "k--", lw=1,
                 label=r"$n_c m^L$ (supervised reference)")
+        ax.plot(depths, [ref["v"] * ref["m"] ** 3 for L in depths], "k:", lw=1,
+                label=r"$v m^3$ (latent prediction, Korchinski et al.)")
         for k, name in enumerate(names):
             series, colour = data[name], rule_colour(name)
             L = [r["L"] + 0.04 * (k - (len(names) - 1) / 2) for r in series]
