@@ -40,6 +40,7 @@ from .. import data
 from ..errors import ConfigError, check_int, impossible, unknown
 from ..protocols import Events, compare, fit_lobe, merge, pairing, run
 from ..rules.stdp_events import EventRule
+from .factors import recorded_steps
 
 STAGES = ("start", "end")
 PROTOCOLS = ("stdp_window", "sjostrom2001")
@@ -52,23 +53,30 @@ def _cf(long_name: str, units: str) -> dict[str, str]:
     return {"long_name": long_name, "units": units}
 
 
-def _stage_values(ds, name: str, stage: str, fraction: float) -> tuple:
-    """The variable ``name`` on the recorded steps of ``stage`` (steps with a finite value)."""
-    if name not in ds:
-        raise ConfigError(f"the dataset has no {name}: record the run with factors "
-                          "(record.factors = \"all\")")
+def _stage_steps(ds, projection: str, stage: str, fraction: float) -> np.ndarray:
+    """The recorded steps of ``stage``: the first (``"start"``) or last (``"end"``)
+    ``fraction`` of the steps at which ``projection`` has factors (``recorded_steps``)."""
+    if f"factor_M_{projection}" not in ds:
+        raise ConfigError(f"the dataset has no factor_M_{projection}: record the run with "
+                          "factors (record.factors = \"all\")")
     if stage not in STAGES:
         raise unknown("stage", stage, STAGES)
     if isinstance(fraction, bool) or not 0 < fraction <= 1:
         raise impossible("fraction", fraction, "need a number in (0, 1]")
-    var = ds[name]
-    others = [d for d in var.dims if d != "step"]
-    steps = np.flatnonzero(np.isfinite(var.values).reshape(var.sizes["step"], -1).any(1)
-                           if others else np.isfinite(var.values))
+    steps = recorded_steps(ds, projection)
     if steps.size == 0:
-        raise ConfigError(f"{name} has no recorded step with factors (only the step-0 record)")
+        raise ConfigError(f"factor_M_{projection} has no recorded step with factors (only the "
+                          "step-0 record)")
     n = max(1, math.ceil(fraction * steps.size - 1e-9))
-    return (steps[:n] if stage == "start" else steps[-n:]), var
+    return steps[:n] if stage == "start" else steps[-n:]
+
+
+def _factor(ds, name: str):
+    """The recorded variable ``name`` (a one-line ConfigError if the run lacks it)."""
+    if name not in ds:
+        raise ConfigError(f"the dataset has no {name}: record the run with factors "
+                          "(record.factors = \"all\")")
+    return ds[name]
 
 
 def modulator_samples(ds, projection: str, stage: str = "end",
@@ -76,12 +84,10 @@ def modulator_samples(ds, projection: str, stage: str = "end",
     """The values of factor_M_<projection> where factor_post_<projection> > 0 on the first
     (``stage="start"``) or last (``"end"``) ``fraction`` of the recorded steps with factors
     (the NaN step-0 record excluded), flattened, NaN dropped."""
-    steps, m = _stage_values(ds, f"factor_M_{projection}", stage, fraction)
-    if f"factor_post_{projection}" not in ds:
-        raise ConfigError(f"the dataset has no factor_post_{projection}: record the run with "
-                          "factors (record.factors = \"all\")")
-    gate = ds[f"factor_post_{projection}"].isel(step=steps).transpose(*m.dims).values
-    m = m.isel(step=steps).values
+    steps = _stage_steps(ds, projection, stage, fraction)
+    m = ds[f"factor_M_{projection}"].sel(step=steps)
+    gate = _factor(ds, f"factor_post_{projection}").sel(step=steps).transpose(*m.dims).values
+    m = m.values
     values = m[gate > 0]
     return values[np.isfinite(values)].astype(float)
 
@@ -91,8 +97,8 @@ def rate_moments(ds, projection: str, stage: str = "end",
     """(mean, variance) of the post rate factor_rate_<projection> of a unit over the stage's
     steps, streams, paths and positions, averaged over units (the rate's own units; ν̄ and σ²
     of ``lpl_spiking`` after a conversion to Hz)."""
-    steps, rate = _stage_values(ds, f"factor_rate_{projection}", stage, fraction)
-    rate = rate.isel(step=steps)
+    steps = _stage_steps(ds, projection, stage, fraction)
+    rate = _factor(ds, f"factor_rate_{projection}").sel(step=steps)
     over = [d for d in rate.dims if not d.startswith("post")]
     return (float(rate.mean(over, skipna=True).mean(skipna=True)),
             float(rate.var(over, skipna=True).mean(skipna=True)))

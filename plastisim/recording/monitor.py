@@ -246,17 +246,15 @@ def _factor_read(key: str, streams: int) -> Callable[[Network, Any], Tensor | No
 
 def _factor_items(syn, chosen: dict[str, Any], coords: dict, streams: int,
                   gamma: bool) -> list[_Item]:
-    """factor_<M|post|rate|pre|gamma>_<s> of one projection (module docstring)."""
+    """factor_<M|post|rate|pre|gamma>_<s> of one projection (module docstring); adds its path,
+    stream and position coordinates to ``coords`` (its post / pre ones are the synapse's,
+    written by ``_synapse_items``, which ``_items`` calls first)."""
     s = syn.name
     axes = SYNAPSE_AXES[1:] if syn.shared else SYNAPSE_AXES
     select = dict(zip(axes, _selections(s, axes, tuple(syn.w.shape), chosen)))
     P, C, K = syn.post.positions, syn.post.channels, syn.fan_in
     shape = {"post": C if select["post"] is None else len(select["post"]),
              "pre": K if select["pre"] is None else len(select["pre"])}
-    for axis, n in (("post", C), ("pre", K)):
-        coords[f"{axis}_{s}"] = _index_coord(f"{axis}_{s}", select[axis], n, {
-            "post": f"post-synaptic unit (channel of group {syn.post.name})",
-            "pre": "entry of the receptive field (fan-in) of a post-synaptic unit"}[axis])
     coords[f"path_{s}"] = _index_coord(f"path_{s}", None, FACTOR_PATHS,
                                        "data path of the pair (two for halves and views)")
     coords[f"stream_{s}"] = _index_coord(f"stream_{s}", None, streams, "stream of the batch")
