@@ -28,6 +28,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from . import rules
 from .errors import ConfigError, shown, unknown, wrong_type
 from .inputs import read_text
+from .network import READOUTS
 from .train import DTYPES, SCHEDULES
 from .validate import (AUTO_OR_FLAG, Check, check_fields, check_of, checked, converted, flag,
                        integer, nonnegative, one_of, optional, parse_assignment, random_seed,
@@ -54,6 +55,9 @@ class NetworkConfig:
     width: int = checked(256, integer(1))
     shared: bool = checked(True, flag)
     depth: int | None = checked(None, optional(integer(1)))  # omitted: one layer per level (L)
+    readout: str = checked("mean", one_of(*READOUTS))  # "mean" over the top positions (PRX) |
+    #                                       "dense": every top position, concatenated
+    predictions: bool = checked(False, flag)  # a linear prediction group after every layer
     dtype: str = checked("float32", one_of(*DTYPES))
     seed: int = checked(0, random_seed)      # initial weights
 
@@ -122,7 +126,7 @@ class RecordConfig:
 #: keys added after run identities were first written, with the default that leaves a run's
 #: numbers as they were (train.compile = "auto": eager on a CPU): left out of ``to_toml``
 #: at that default
-LATER_KEYS = {"train.compile": "auto", "record.factors": "", "record.factor_streams": 8}
+LATER_KEYS = {"train.compile": "auto", "network.readout": "mean", "network.predictions": False, "record.factors": "", "record.factor_streams": 8}
 _NONE = object()
 
 

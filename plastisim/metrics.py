@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from .errors import impossible
-from .network import Network
+from .network import Network, layers
 from .rhm import RHM, RHMBatch, one_hot
 
 T = TypeVar("T")
@@ -186,3 +186,57 @@ def sensitivity_matrix(net: Network, rhm: RHM, batch: RHMBatch, seed: int = 0) -
     below every level l (columns, 0..L-1), on the inputs of ``batch``: (depth, L)."""
     return np.array([synonymic_sensitivity(net, rhm, batch, level, seed)
                      for level in range(rhm.L)]).T
+
+
+#: the per-layer statistics of a trained network's code (``layer_statistics``)
+LAYER_STATISTICS = ("rate_variance", "dead_fraction", "participation_ratio", "partner_r2")
+
+
+@torch.no_grad()
+def layer_statistics(net: Network, x: Tensor, ridge: float = 0.1) -> np.ndarray:
+    r"""What each hidden layer's code has kept, on the one-hot inputs x (n, v, S): (depth, 4),
+    the columns of ``LAYER_STATISTICS``. With h_{k,i,p}(x) the rate of unit i at position p:
+
+    * rate variance  V_k = mean_{i,p} Var_x h_{k,i,p}(x)   (→ 0: a collapsed code);
+    * dead fraction: the share of the C units silent at every position for every input;
+    * participation ratio PR_k = (Σ_j λ_j)² / Σ_j λ_j², λ the eigenvalues of the C × C covariance
+      of h_k over inputs and positions: how many dimensions the code uses (a synonym-invariant
+      code of a tuple needs at most v − 1);
+    * partner R²: how much of the sibling's code (position 2j + 1) the best linear map of the
+      context's code (position 2j) explains, 1 − Σ‖t − Ŵc‖² / Σ‖t − t̄‖², Ŵ fitted by ridge
+      regression (ridge · tr(cᵀc)/C) on the first half of the inputs and measured on the
+      second half; NaN for a layer of one position. Siblings share their parent symbol, so a
+      code of the parent is predictable from either child, a code of the synonym is not.
+    """
+    x = x.to(net.device, net.dtype)
+    rates = [h.double() for _, _, h in layers(net, net.weights(), x)[:-1]]
+    out = []
+    for h in rates:
+        n, C, P = h.shape
+        pooled = h.permute(0, 2, 1).reshape(n * P, C)
+        centred = pooled - pooled.mean(0)
+        eig = torch.linalg.eigvalsh(centred.T @ centred / max(n * P - 1, 1)).clamp_min(0)
+        pr = float(eig.sum() ** 2 / eig.square().sum()) if eig.sum() > 0 else 0.0
+        dead = float((h.amax(dim=(0, 2)) <= 0).double().mean())
+        out.append([float(h.var(0).mean()), dead, pr, partner_r2(h, ridge)])
+    return np.array(out).reshape(len(rates), len(LAYER_STATISTICS))
+
+
+def partner_r2(h: Tensor, ridge: float) -> float:
+    """``layer_statistics``' partner R² of rates h (n, C, P) (NaN when P < 2)."""
+    n, C, P = h.shape
+    if P < 2 or n < 4:
+        return float("nan")
+    c = h[:, :, 0:P - P % 2:2].permute(0, 2, 1).reshape(n, -1, C)
+    t = h[:, :, 1:P:2].permute(0, 2, 1).reshape(n, -1, C)
+    half = n // 2
+    fit_c, fit_t = c[:half].reshape(-1, C), t[:half].reshape(-1, C)
+    mc, mt = fit_c.mean(0), fit_t.mean(0)
+    cc = (fit_c - mc).T @ (fit_c - mc)
+    eye = torch.eye(C, dtype=h.dtype, device=h.device)
+    W = torch.linalg.solve(cc + ridge * cc.trace().clamp_min(1e-12) / C * eye,
+                           (fit_c - mc).T @ (fit_t - mt))
+    test_c, test_t = c[half:].reshape(-1, C), t[half:].reshape(-1, C)
+    residual = (test_t - mt - (test_c - mc) @ W).square().sum()
+    total = (test_t - test_t.mean(0)).square().sum()
+    return float(1 - residual / total) if total > 0 else float("nan")

@@ -20,7 +20,10 @@ from torch import Tensor
 from .errors import check_int, impossible
 from .neurons import NeuronGroup
 from .rhm import RHM
-from .synapses import MeanPool, Patches, Synapses
+from .synapses import Dense, MeanPool, Patches, Synapses
+
+#: the readout's connectivity (``hierarchy``)
+READOUTS = ("mean", "dense")
 
 
 class Network:
@@ -121,9 +124,23 @@ def logits(net: Network, weights: dict[str, Tensor], x: Tensor) -> Tensor:
 
 
 def hierarchy(rhm: RHM, width: int, shared: bool = True, depth: int | None = None, *,
-              seed: int = 0, dtype: torch.dtype = torch.float32,
+              readout: str = "mean", predictions: bool = False, seed: int = 0,
+              dtype: torch.dtype = torch.float32,
               device: torch.device | str = "cpu") -> Network:
-    """The PRX CNN for ``rhm`` (module docstring); ``depth`` defaults to L patch layers."""
+    """The PRX CNN for ``rhm`` (module docstring); ``depth`` defaults to L patch layers.
+
+    ``readout``: "mean" (PRX) reads the mean of the top layer over its positions; "dense" reads
+    every position of the top layer, concatenated (z = β [h_L(1), ..., h_L(P)] / (C P)): with
+    ``depth`` = L − 1 it is a linear readout of the s codes of the root's children, the same
+    for every rule trained on that network.
+
+    ``predictions``: after every ReLU layer h_l but the last (synapses ``w<l>``) a linear group
+    q_l of K_l = s·C_{l−1} units at the same positions (synapses ``p<l>``, one dense map per
+    position, q_l = c W_p h_l), and the next layer reads q_l instead of h_l: the network of the
+    ``codepred`` rule, whose q_l learns to predict the sibling's input code (rules/codepred.py).
+    The readout reads h_depth, as without them."""
+    if readout not in READOUTS:
+        raise impossible("network.readout", readout, "need one of " + ", ".join(READOUTS))
     width = check_int("network.width", width, 1)
     depth = rhm.L if depth is None else check_int("network.depth", depth, 1)
     if depth > rhm.L:
@@ -137,8 +154,14 @@ def hierarchy(rhm: RHM, width: int, shared: bool = True, depth: int | None = Non
         synapses.append(Synapses(f"w{layer}", pre, post, Patches(rhm.s, shared), generator=gen,
                                  dtype=dtype))
         groups.append(post)
+        if predictions and layer < depth:    # q_l: the prediction of a partner's input code
+            code = NeuronGroup(f"q{layer}", rhm.s * pre.channels, post.positions, "linear")
+            synapses.append(Synapses(f"p{layer}", post, code, Patches(1, shared),
+                                     generator=gen, dtype=dtype))
+            groups.append(code)
     out = NeuronGroup("output", rhm.n_classes, 1, activation="linear")
-    synapses.append(Synapses("readout", groups[-1], out, MeanPool(), scale="fan_in",
+    pool = MeanPool() if readout == "mean" else Dense()
+    synapses.append(Synapses("readout", groups[-1], out, pool, scale="fan_in",
                              generator=gen, dtype=dtype))
     groups.append(out)
     return Network(groups, synapses).to(device)

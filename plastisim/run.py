@@ -17,13 +17,13 @@ import xarray as xr
 from . import rules
 from .config import RunConfig
 from .errors import ConfigError, impossible
-from .metrics import sensitivity_matrix
+from .metrics import LAYER_STATISTICS, layer_statistics, sensitivity_matrix
 from .network import Network, hierarchy
 from .options import Status
 from .recording.monitor import Monitor
 from .recording.record import curve_dataset, provenance
 from .resources import SIZE_KEYS, check_memory
-from .rhm import RHM, RHMBatch, check_grammar, check_split, max_data
+from .rhm import RHM, RHMBatch, check_grammar, check_split, max_data, one_hot
 from .train import (DTYPES, TrainOptions, TrainResult, evaluation_epochs, phase_learning_rates,
                     resolve_device, train)
 
@@ -61,6 +61,10 @@ def build(cfg: RunConfig, device: str | None = None) -> Built:
     depth = cfg.rhm.L if cfg.network.depth is None else cfg.network.depth
     if depth > cfg.rhm.L:
         raise impossible("network.depth", depth, f"need depth <= rhm.L={cfg.rhm.L}")
+    if cfg.network.predictions and cfg.rule.name != "codepred":
+        raise ConfigError(f"network.predictions = true is the network of rule 'codepred' (its "
+                          f"linear groups have no ReLU gate); rule {cfg.rule.name!r} needs "
+                          "network.predictions = false")
     if getattr(rule.params, "pairs", None) == "views":      # layerwise: views below level L
         rule.levels(cfg.rhm.L, depth)
     if cfg.network.dtype not in DTYPES:
@@ -87,6 +91,7 @@ def build(cfg: RunConfig, device: str | None = None) -> Built:
                                compile=cfg.train.compile)
     with _section("network"):
         net = hierarchy(rhm, cfg.network.width, cfg.network.shared, cfg.network.depth,
+                        readout=cfg.network.readout, predictions=cfg.network.predictions,
                         seed=cfg.network.seed, dtype=DTYPES[cfg.network.dtype], device=dev)
     return Built(rhm, train_set, test_set, net, rule, options, str(dev), cfg.network.seed)
 
@@ -146,6 +151,28 @@ def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
                "probe": f"first {SENSITIVITY_PROBE} test inputs (or all)"})
 
 
+def final_layer_statistics(built: Built, result: TrainResult) -> dict[str, xr.DataArray]:
+    """``metrics.layer_statistics`` of the trained network on the same probe as
+    ``final_sensitivity``, one variable per statistic along ``layer`` (NaN when it is)."""
+    depth = len(built.net.hidden)
+    if result.status not in (Status.CONVERGED, Status.MAX_EPOCHS) or len(built.test_set) == 0:
+        values = np.full((depth, len(LAYER_STATISTICS)), np.nan)
+    else:
+        probe = built.test_set[:SENSITIVITY_PROBE]
+        values = layer_statistics(built.net, one_hot(probe.x, built.rhm.v, built.net.dtype))
+    layer = ("layer", np.arange(1, depth + 1), {"units": "1", "long_name": "hidden layer k"})
+    return {name: xr.DataArray(values[:, i], dims="layer", coords={"layer": layer},
+                               attrs={"units": "1", "long_name": f"{text} after training",
+                                      "probe": f"first {SENSITIVITY_PROBE} test inputs (or all)"})
+            for i, (name, text) in enumerate(zip(LAYER_STATISTICS, STATISTIC_NAMES))}
+
+
+STATISTIC_NAMES = ("rate variance over inputs, mean over units and positions",
+                   "fraction of units silent for every probe input",
+                   "participation ratio of the code's covariance",
+                   "held-out R2 of the sibling's code from the context's (linear)")
+
+
 def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
     """The run's Dataset: learning curve, final synonymic sensitivity, status, throughput,
     epochs and steps of each phase (``epochs_<phase>``, ``steps_<phase>``), config and
@@ -157,7 +184,7 @@ def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:
         attrs.update({f"epochs_{phase}": done["epochs"], f"steps_{phase}": done["steps"]})
     ds = curve_dataset(result.history, attrs)
     ds["sensitivity"] = final_sensitivity(built, result)
-    return ds
+    return ds.assign(final_layer_statistics(built, result))
 
 
 RUN_FILE_BYTES = 32 * 1024      # a run's file without its curve: headers, attributes, S_{k,l}

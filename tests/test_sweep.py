@@ -391,6 +391,8 @@ def test_every_trainable_rule_runs_in_a_sweep(tmp_path):
     for name in names:
         fields = {f.name for f in dataclasses.fields(rules.make_params(name))}
         extra = "readout_epochs = 2\n" if "readout_epochs" in fields else ""
+        if name == "codepred":           # its network: a prediction group after each layer
+            extra += "[network]\npredictions = true\n"
         files.append(_write(tmp_path, f'[rule]\nname = "{name}"\n{extra}', f"{name}.toml").name)
     path = _write(tmp_path, f"models = {files}\n".replace("'", '"') + TINY_GRID)
     report = sweep.run_sweep(sweep.load(path), tmp_path / "out", workers=0)

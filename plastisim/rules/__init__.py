@@ -11,4 +11,5 @@ __all__ = ["RuleInfo", "get", "info", "make_params", "names", "register", "table
 from . import feedback  # noqa: E402,F401  (registers bp, fa, bp_nomask, dfa, sdfa, drtp)
 from . import stdp  # noqa: F401  (registers the stdp family)
 from . import contrastive, noncontrastive  # noqa: E402,F401  (clapp, clapp_s, infonce, supcon, lpl, vicreg)
-from . import stopgrad  # noqa: E402,F401  (stopgrad)
+from . import stopgrad  # noqa: E402,F401  (stopgrad, inputpred)
+from . import codepred  # noqa: E402,F401  (codepred)

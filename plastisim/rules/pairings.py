@@ -52,6 +52,8 @@ class Pair(NamedTuple):
     z2: Tensor
     context: slice | None = None   # positions of z that are contexts (positional pairings)
     target: slice | None = None    # positions of z2 that are their targets
+    code: Tensor | None = None     # (B, K, P): the input code the layer predicts (codepred)
+    linear: bool = False           # linear rates (f' = 1) instead of ReLU (f' = H(a))
 
     def rates(self) -> tuple[Tensor, Tensor]:
         """(c, t), the two arguments of the layer loss ℓ_l."""
@@ -69,15 +71,16 @@ class Pair(NamedTuple):
         """[(G, f'(a), u, z), ...] per data path: the loss' signal at every position of the
         layer (B, C, P), the gate, the receptive fields (B, P, K) and the rates (B, C, P)."""
         # f'(a) = H(a) = sign(f(a)) for the ReLU rates z (one pass, no bool → float copy)
+        gate = (lambda z: torch.ones_like(z)) if self.linear else torch.sign   # noqa: E731
         if self.context is None:
-            out = [(G, self.z.sign(), self.u, self.z)]
+            out = [(G, gate(self.z), self.u, self.z)]
             if G2 is not None:
-                out.append((G2, self.z2.sign(), self.u2, self.z2))
+                out.append((G2, gate(self.z2), self.u2, self.z2))
             return out
         grad = _scatter(torch.zeros_like(self.z), G, self.context)    # (B, C, P)
         if G2 is not None:
             grad = _scatter(grad, grad[..., self.target] + G2, self.target)
-        return [(grad, self.z.sign(), self.u, self.z)]
+        return [(grad, gate(self.z), self.u, self.z)]
 
     def positions(self, value: Tensor) -> list[Tensor]:
         """A per-pair value (B, P_pairs) at the positions of each data path, [(B, P)]: the
