@@ -383,6 +383,11 @@ rules = {specs!r}
     assert list(ds.rule_name.values[:, 0]) == ["bp", "fa"]
     assert ds.sensitivity.dims == ("rule", "seed", "layer", "level")
     assert np.isfinite(ds.sensitivity).all()
+    for key in ("rate_variance", "dead_fraction", "participation_ratio", "partner_r2"):
+        assert ds[key].dims == ("rule", "seed", "layer")     # each run's own, per layer
+    assert (ds.rate_variance > 0).all() and (ds.participation_ratio >= 1).all()
+    assert np.isfinite(ds.partner_r2.sel(layer=1)).all()      # L = 2: layer 1 has siblings
+    assert np.isnan(ds.partner_r2.sel(layer=2)).all()         # the top layer has none
 
 
 def test_every_trainable_rule_runs_in_a_sweep(tmp_path):

@@ -22,12 +22,12 @@ from typing import Any
 #: display names; a rule not listed is shown by its registry name
 NAMES = {"clapp": "CLAPP", "clapp_s": "CLAPP-s", "infonce": "InfoNCE", "supcon": "SupCon",
          "vicreg": "VICReg", "lpl": "LPL", "stopgrad": "stop-grad",
-         "inputpred": "input-pred"}
+         "inputpred": "input-pred", "codepred": "code-pred"}
 #: rule family -> colour (tab10 and two darker tones); the order is the order of panels
 COLOURS = {"bp": "#1f77b4", "bp_nomask": "#17becf", "fa": "#ff7f0e", "dfa": "#d62728",
            "sdfa": "#e377c2", "drtp": "#8c564b", "clapp": "#2ca02c", "clapp_s": "#bcbd22",
            "infonce": "#393b79", "supcon": "#000000", "vicreg": "#9467bd", "lpl": "#7f7f7f",
-           "stopgrad": "#e6550d", "inputpred": "#8c6d31"}
+           "stopgrad": "#e6550d", "inputpred": "#8c6d31", "codepred": "#843c39"}
 OTHER_COLOUR = "#525252"
 #: line styles of the variants of one family, in the sorted order of their specs
 LINESTYLES = ("-", "--", ":", "-.")

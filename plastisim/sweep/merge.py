@@ -8,7 +8,10 @@ Schema (dims = the swept axes, in the sweep file's order; see docs/sweeps.md):
   max_epochs): ``test_error``, ``train_error``, ``train_loss``; ``steps``, ``epochs`` and the
   wall time ``elapsed`` (NaN when the run did not train);
 - ``sensitivity`` over (layer, level): the final synonymic sensitivity S_{k,l} of each run,
-  NaN-padded to the deepest run (runs written before it existed: absent);
+  NaN-padded to the deepest run (runs written before it existed: absent); likewise over
+  ``layer``, the final per-layer statistics ``rate_variance``, ``dead_fraction``,
+  ``participation_ratio`` and ``partner_r2`` (``metrics.layer_statistics``) where the runs
+  have them;
 - learning curves padded with NaN along ``eval``: ``curve_test_error``, ``curve_train_error``,
   ``curve_train_loss``, ``curve_epoch``, ``curve_step``;
 - per run: ``status`` (converged | max_epochs | diverged | failed | missing),
@@ -30,6 +33,7 @@ import xarray as xr
 
 from .. import rules
 from ..config import RunConfig
+from ..metrics import LAYER_STATISTICS
 from ..options import Status
 from ..recording.record import CF_CONVENTIONS, CURVE_ATTRS, git_state
 from .plan import MULTIPLE, Point, Sweep
@@ -96,6 +100,8 @@ def _run_values(ds: xr.Dataset | None) -> dict:
         out.update({k: float(ds[k].values[-1]) for k in FINALS})
         if "sensitivity" in ds.variables:
             out["sensitivity"] = np.asarray(ds["sensitivity"].values, dtype=float)
+        out["layers"] = {k: (np.asarray(ds[k].values, dtype=float), ds[k].attrs)
+                         for k in LAYER_STATISTICS if k in ds.variables}
     return out
 
 
@@ -146,7 +152,7 @@ def merge(sweep: Sweep, out: str | Path, executor: str = "", threads: int = 1) -
                                                           "config_hash", "run_file", "rule_name")}
     ints: dict[str, np.ndarray] = {k: np.zeros(shape, dtype=np.int64)
                                    for k in ("n_train", "n_classes", "n_star")}
-    curves, sensitivity, missing, cache = {}, {}, [], {}
+    curves, sensitivity, statistics, missing, cache = {}, {}, {}, [], {}
     for point in sweep.points:
         if point.hash not in cache:
             cache[point.hash] = _read_values(out / point.file)
@@ -166,12 +172,15 @@ def merge(sweep: Sweep, out: str | Path, executor: str = "", threads: int = 1) -
         curves[i] = run.get("curve", {})
         if "sensitivity" in run:
             sensitivity[i] = run["sensitivity"]
+        if run.get("layers"):
+            statistics[i] = run["layers"]
         if run["status"] not in OK:
             missing.append(f"{_label(sweep, point)}: {run['status']}: {run['status_message']}")
     ds = xr.Dataset(coords={a.dim: _coord(a.key, a.dim, a.values) for a in sweep.axes})
     _add_variables(ds, dims, floats, text, ints)
     _add_curves(ds, dims, shape, curves)
     _add_sensitivity(ds, dims, shape, sensitivity)
+    _add_layer_statistics(ds, dims, shape, statistics)
     ds.attrs.update(_attributes(sweep, executor, threads, missing))
     return ds
 
@@ -222,6 +231,24 @@ def _add_sensitivity(ds: xr.Dataset, dims: tuple, shape: tuple, values: dict) ->
     ds.coords["layer"] = ("layer", np.arange(1, depth + 1), {"units": "1",
                                                              "long_name": "hidden layer k"})
     ds.coords["level"] = ("level", np.arange(levels), {"units": "1", "long_name": "RHM level l"})
+
+
+def _add_layer_statistics(ds: xr.Dataset, dims: tuple, shape: tuple, values: dict) -> None:
+    """Each per-layer statistic of every run over ``layer``, NaN-padded to the deepest run."""
+    for key in LAYER_STATISTICS:
+        runs = {index: stats[key] for index, stats in values.items() if key in stats}
+        if not runs:
+            continue
+        depth = max(v.shape[0] for v, _ in runs.values())
+        data = np.full(shape + (depth,), np.nan)
+        for index, (vector, _) in runs.items():
+            data[index + (slice(0, vector.shape[0]),)] = vector
+        attrs = dict(next(iter(runs.values()))[1])
+        attrs["long_name"] = f"{attrs.get('long_name', key)} (NaN: no such layer or no values)"
+        ds[key] = (dims + ("layer",), data, attrs)
+        if "layer" not in ds.coords:           # the same layers as the sensitivity's
+            ds.coords["layer"] = ("layer", np.arange(1, depth + 1),
+                                  {"units": "1", "long_name": "hidden layer k"})
 
 
 def _attributes(sweep: Sweep, executor: str, threads: int, missing: list[str]) -> dict:
