@@ -58,6 +58,7 @@ class NetworkConfig:
     readout: str = checked("mean", one_of(*READOUTS))  # "mean" over the top positions (PRX) |
     #                                       "dense": every top position, concatenated
     predictions: bool = checked(False, flag)  # a linear prediction group after every layer
+    #                                       but the last (the network of rule "codepred")
     dtype: str = checked("float32", one_of(*DTYPES))
     seed: int = checked(0, random_seed)      # initial weights
 
@@ -126,7 +127,8 @@ class RecordConfig:
 #: keys added after run identities were first written, with the default that leaves a run's
 #: numbers as they were (train.compile = "auto": eager on a CPU): left out of ``to_toml``
 #: at that default
-LATER_KEYS = {"train.compile": "auto", "network.readout": "mean", "network.predictions": False, "record.factors": "", "record.factor_streams": 8}
+LATER_KEYS = {"train.compile": "auto", "network.readout": "mean", "network.predictions": False,
+              "record.factors": "", "record.factor_streams": 8}
 _NONE = object()
 
 
