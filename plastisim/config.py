@@ -59,6 +59,8 @@ class NetworkConfig:
     #                                       "dense": every top position, concatenated
     predictions: bool = checked(False, flag)  # a linear prediction group after every layer
     #                                       but the last (the network of rule "codepred")
+    expansion: int = checked(0, integer(0))   # > 0: a ReLU layer of that many units reading
+    #                                       every position of the last layer, before the readout
     dtype: str = checked("float32", one_of(*DTYPES))
     seed: int = checked(0, random_seed)      # initial weights
 
@@ -128,6 +130,7 @@ class RecordConfig:
 #: numbers as they were (train.compile = "auto": eager on a CPU): left out of ``to_toml``
 #: at that default
 LATER_KEYS = {"train.compile": "auto", "network.readout": "mean", "network.predictions": False,
+              "network.expansion": 0,
               "record.factors": "", "record.factor_streams": 8}
 _NONE = object()
 

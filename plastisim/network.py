@@ -124,8 +124,8 @@ def logits(net: Network, weights: dict[str, Tensor], x: Tensor) -> Tensor:
 
 
 def hierarchy(rhm: RHM, width: int, shared: bool = True, depth: int | None = None, *,
-              readout: str = "mean", predictions: bool = False, seed: int = 0,
-              dtype: torch.dtype = torch.float32,
+              readout: str = "mean", predictions: bool = False, expansion: int = 0,
+              seed: int = 0, dtype: torch.dtype = torch.float32,
               device: torch.device | str = "cpu") -> Network:
     """The PRX CNN for ``rhm`` (module docstring); ``depth`` defaults to L patch layers.
 
@@ -138,7 +138,13 @@ def hierarchy(rhm: RHM, width: int, shared: bool = True, depth: int | None = Non
     q_l of K_l = s·C_{l−1} units at the same positions (synapses ``p<l>``, one dense map per
     position, q_l = c W_p h_l), and the next layer reads q_l instead of h_l: the network of the
     ``codepred`` rule, whose q_l learns to predict the sibling's input code (rules/codepred.py).
-    The readout reads h_depth, as without them."""
+    The readout reads h_depth, as without them.
+
+    ``expansion`` > 0: one more ReLU layer of that many units (synapses ``w<depth+1>``, Dense:
+    it reads every position of the last hidden layer, concatenated) before the readout, which
+    then reads it. Rules that keep it at its random weights (``top_layer = "frozen"``,
+    ``codepred``) make it a fixed random expansion of the root's children: the conjunctions of
+    the two children that a linear readout of their codes cannot form."""
     if readout not in READOUTS:
         raise impossible("network.readout", readout, "need one of " + ", ".join(READOUTS))
     width = check_int("network.width", width, 1)
@@ -159,6 +165,12 @@ def hierarchy(rhm: RHM, width: int, shared: bool = True, depth: int | None = Non
             synapses.append(Synapses(f"p{layer}", post, code, Patches(1, shared),
                                      generator=gen, dtype=dtype))
             groups.append(code)
+    if expansion:
+        expansion = check_int("network.expansion", expansion, 1)
+        top = NeuronGroup(f"h{depth + 1}", expansion, 1)
+        synapses.append(Synapses(f"w{depth + 1}", groups[-1], top, Dense(), generator=gen,
+                                 dtype=dtype))
+        groups.append(top)
     out = NeuronGroup("output", rhm.n_classes, 1, activation="linear")
     pool = MeanPool() if readout == "mean" else Dense()
     synapses.append(Synapses("readout", groups[-1], out, pool, scale="fan_in",

@@ -92,6 +92,7 @@ def build(cfg: RunConfig, device: str | None = None) -> Built:
     with _section("network"):
         net = hierarchy(rhm, cfg.network.width, cfg.network.shared, cfg.network.depth,
                         readout=cfg.network.readout, predictions=cfg.network.predictions,
+                        expansion=cfg.network.expansion,
                         seed=cfg.network.seed, dtype=DTYPES[cfg.network.dtype], device=dev)
     return Built(rhm, train_set, test_set, net, rule, options, str(dev), cfg.network.seed)
 

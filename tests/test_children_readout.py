@@ -123,3 +123,31 @@ def test_prediction_groups_are_refused_to_other_rules_and_needed_by_codepred(tmp
                               '[rule]\nname = "bp"\n[train]\nn_train = 64\nn_test = 64\n'))
     with pytest.raises(ConfigError, match="codepred"):
         build_run(cfg)
+
+
+def test_expansion_is_a_dense_relu_layer_that_layerwise_rules_can_keep_random():
+    net = hierarchy(RHM, 8, depth=2, predictions=True, expansion=32, dtype=torch.float64)
+    assert list(net.synapses) == ["w1", "p1", "w2", "w3", "readout"]
+    w3 = net.synapses["w3"]
+    assert w3.post.channels == 32 and w3.post.positions == 1 and w3.fan_in == 8 * 2
+    x = ps.one_hot(RHM.sample(6, seed=1).x, RHM.v, torch.float64)
+    fwd = ps.network.layers(net, net.weights(), x)
+    h2, h3 = fwd[2][2], fwd[3][2]
+    expected = torch.relu(h2.reshape(6, -1) @ w3.w.T * w3.scale)        # k = c·P + p
+    assert torch.allclose(h3[..., 0], expected)
+    batch = RHM.sample(12, seed=2)
+    x = ps.one_hot(batch.x, RHM.v, torch.float64)
+    ctx = DrawContext(12, x.device, x.dtype)
+    plain = hierarchy(RHM, 8, depth=2, expansion=32, dtype=torch.float64)
+    for rule, network, learns in [
+            (rules.get("codepred"), net, "p1"),
+            (rules.get("clapp", pairs="siblings", top_layer="frozen"), plain, "w2")]:
+        rule.prepare(network)
+        step = rule.step(network, network.weights(), rule.state,
+                         ps.rules.base.Batch(x, batch.y), rule.draw(ctx))
+        assert step.updates["w3"].norm() == 0          # the expansion keeps its weights
+        assert step.updates[learns].norm() > 0
+    cfg = build(tomllib.loads('[network]\nwidth = 8\nexpansion = 64\n'))
+    assert "expansion = 64" in cfg.to_toml() and "expansion" not in RunConfig().to_toml()
+    with pytest.raises(ConfigError, match="network.expansion"):
+        build(tomllib.loads('[network]\nwidth = 8\nexpansion = -1\n'))
