@@ -30,8 +30,10 @@ LINESTYLES = ("-", "--", ":", "-.")
 def layer_names(ds: xr.Dataset, name: str) -> list[str]:
     """The hidden groups of one run's network in order: h1, q1, h2, ... for codepred."""
     depth = int(np.isfinite(ds["rate_variance"]).sum("layer").max())
-    if name == "codepred":
-        return [f"{'hq'[i % 2]}{i // 2 + 1}" for i in range(depth)]
+    if name == "codepred":               # h1, q1, ..., h_d (2d − 1), then any expansion
+        chain = depth if depth % 2 else depth - 1
+        names = [f"{'hq'[i % 2]}{i // 2 + 1}" for i in range(chain)]
+        return names + [f"h{chain // 2 + 2}"] * (depth - chain)
     return [f"h{i + 1}" for i in range(depth)]
 
 
