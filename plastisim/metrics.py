@@ -188,8 +188,13 @@ def sensitivity_matrix(net: Network, rhm: RHM, batch: RHMBatch, seed: int = 0) -
                      for level in range(rhm.L)]).T
 
 
-#: the per-layer statistics of a trained network's code (``layer_statistics``)
-LAYER_STATISTICS = ("rate_variance", "dead_fraction", "participation_ratio", "partner_r2")
+#: the per-layer statistics of a trained network's code (``layer_statistics``): name ->
+#: long name, in the order of its columns
+LAYER_STATISTICS = {
+    "rate_variance": "rate variance over inputs, mean over units and positions",
+    "dead_fraction": "fraction of units silent for every probe input",
+    "participation_ratio": "participation ratio of the code's covariance",
+    "partner_r2": "held-out R2 of the sibling's code from the context's (linear)"}
 
 
 @torch.no_grad()

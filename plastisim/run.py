@@ -133,19 +133,28 @@ def run_attrs(cfg: RunConfig, built: Built) -> dict:
 SENSITIVITY_PROBE = 2000       # test inputs on which the final S_{k,l} is measured
 
 
-def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
-    """S_{k,l} of the trained network (``metrics.sensitivity_matrix``) on the first
-    ``SENSITIVITY_PROBE`` test inputs, synonyms drawn with the network seed; NaN unless the
-    training ended (converged, max_epochs): after a divergence the weights are not finite, and
-    an interrupted or failed run has no final state (nor time to measure it)."""
-    depth, levels = len(built.net.hidden), built.rhm.L
+def _probe(built: Built, result: TrainResult) -> RHMBatch | None:
+    """The first ``SENSITIVITY_PROBE`` test inputs, or None unless the training ended
+    (converged, max_epochs): after a divergence the weights are not finite, and an interrupted
+    or failed run has no final state (nor time to measure it)."""
     if result.status not in (Status.CONVERGED, Status.MAX_EPOCHS) or len(built.test_set) == 0:
-        values = np.full((depth, levels), np.nan)
-    else:
-        values = sensitivity_matrix(built.net, built.rhm, built.test_set[:SENSITIVITY_PROBE],
-                                    seed=int(built.net_seed))
+        return None
+    return built.test_set[:SENSITIVITY_PROBE]
+
+
+def _layer_coord(depth: int) -> tuple:
+    return ("layer", np.arange(1, depth + 1), {"units": "1", "long_name": "hidden layer k"})
+
+
+def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
+    """S_{k,l} of the trained network (``metrics.sensitivity_matrix``) on the ``_probe``
+    inputs, synonyms drawn with the network seed; NaN without a probe."""
+    depth, levels = len(built.net.hidden), built.rhm.L
+    probe = _probe(built, result)
+    values = np.full((depth, levels), np.nan) if probe is None else \
+        sensitivity_matrix(built.net, built.rhm, probe, seed=int(built.net_seed))
     return xr.DataArray(values, dims=("layer", "level"), coords={
-        "layer": ("layer", np.arange(1, depth + 1), {"units": "1", "long_name": "hidden layer k"}),
+        "layer": _layer_coord(depth),
         "level": ("level", np.arange(levels), {"units": "1", "long_name": "RHM level l: synonyms "
                                                             "re-drawn below it"})},
         attrs={"units": "1", "long_name": "synonymic sensitivity S_{k,l} after training",
@@ -153,25 +162,16 @@ def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
 
 
 def final_layer_statistics(built: Built, result: TrainResult) -> dict[str, xr.DataArray]:
-    """``metrics.layer_statistics`` of the trained network on the same probe as
-    ``final_sensitivity``, one variable per statistic along ``layer`` (NaN when it is)."""
+    """``metrics.layer_statistics`` of the trained network on the ``_probe`` inputs, one
+    variable per statistic along ``layer`` (NaN without a probe)."""
     depth = len(built.net.hidden)
-    if result.status not in (Status.CONVERGED, Status.MAX_EPOCHS) or len(built.test_set) == 0:
-        values = np.full((depth, len(LAYER_STATISTICS)), np.nan)
-    else:
-        probe = built.test_set[:SENSITIVITY_PROBE]
-        values = layer_statistics(built.net, one_hot(probe.x, built.rhm.v, built.net.dtype))
-    layer = ("layer", np.arange(1, depth + 1), {"units": "1", "long_name": "hidden layer k"})
-    return {name: xr.DataArray(values[:, i], dims="layer", coords={"layer": layer},
+    probe = _probe(built, result)
+    values = np.full((depth, len(LAYER_STATISTICS)), np.nan) if probe is None else \
+        layer_statistics(built.net, one_hot(probe.x, built.rhm.v, built.net.dtype))
+    return {name: xr.DataArray(values[:, i], dims="layer", coords={"layer": _layer_coord(depth)},
                                attrs={"units": "1", "long_name": f"{text} after training",
                                       "probe": f"first {SENSITIVITY_PROBE} test inputs (or all)"})
-            for i, (name, text) in enumerate(zip(LAYER_STATISTICS, STATISTIC_NAMES))}
-
-
-STATISTIC_NAMES = ("rate variance over inputs, mean over units and positions",
-                   "fraction of units silent for every probe input",
-                   "participation ratio of the code's covariance",
-                   "held-out R2 of the sibling's code from the context's (linear)")
+            for i, (name, text) in enumerate(LAYER_STATISTICS.items())}
 
 
 def describe(cfg: RunConfig, built: Built, result: TrainResult) -> xr.Dataset:

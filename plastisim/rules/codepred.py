@@ -46,7 +46,7 @@ from ..network import Network
 from ..validate import checked, flag, one_of, positive
 from .base import RuleState
 from .layerwise import LayerwiseParams, LayerwiseRule, running_average
-from .pairings import Pair, positional_pair
+from .pairings import Pair, layer_kinds, positional_pair
 from .registry import RuleInfo, register
 
 
@@ -72,9 +72,10 @@ class CodePredRule(LayerwiseRule):
         if not any(syn.name.startswith("p") for syn in hidden):
             raise ConfigError("rule 'codepred' needs prediction groups after the layers: set "
                               "network.predictions = true")
-        needed = 2 if self.params.pairs == "siblings" else self.params.cpc_offset + 1
-        self.kinds = tuple(self.params.pairs if syn.name.startswith("p")
-                           and syn.post.positions >= needed else "frozen" for syn in hidden)
+        paired = layer_kinds(self.params.pairs, "frozen", self.params.cpc_offset,
+                             [syn.post.positions for syn in hidden])
+        self.kinds = tuple(kind if syn.name.startswith("p") else "frozen"
+                           for syn, kind in zip(hidden, paired))
         return state
 
     def _pairs(self, net: Network, weights: dict[str, Tensor], fwd: list,

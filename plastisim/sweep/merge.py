@@ -216,39 +216,45 @@ def _add_curves(ds: xr.Dataset, dims: tuple, shape: tuple, curves: dict) -> None
                               {"units": units, "long_name": f"{long_name} (NaN-padded)"})
 
 
+def _padded(shape: tuple, values: dict) -> np.ndarray:
+    """The arrays ``values`` ({index: array}) of the runs in one array of ``shape`` + the
+    largest trailing shape, each at its index, NaN-padded (runs of different depths)."""
+    trailing = tuple(max(sizes) for sizes in zip(*(v.shape for v in values.values())))
+    data = np.full(shape + trailing, np.nan)
+    for index, array in values.items():
+        data[index + tuple(slice(0, n) for n in array.shape)] = array
+    return data
+
+
+def _layer_coord(ds: xr.Dataset, depth: int) -> None:
+    ds.coords["layer"] = ("layer", np.arange(1, depth + 1), {"units": "1",
+                                                             "long_name": "hidden layer k"})
+
+
 def _add_sensitivity(ds: xr.Dataset, dims: tuple, shape: tuple, values: dict) -> None:
     """S_{k,l} of every run over (layer, level), NaN-padded to the deepest run."""
     if not values:
         return
-    depth = max(v.shape[0] for v in values.values())
-    levels = max(v.shape[1] for v in values.values())
-    data = np.full(shape + (depth, levels), np.nan)
-    for index, matrix in values.items():
-        data[index + (slice(0, matrix.shape[0]), slice(0, matrix.shape[1]))] = matrix
+    data = _padded(shape, values)
     ds["sensitivity"] = (dims + ("layer", "level"), data, {
         "units": "1", "long_name": "synonymic sensitivity S_{k,l} of hidden layer k to synonyms "
         "re-drawn below level l, after training (NaN: no such layer or no final values)"})
-    ds.coords["layer"] = ("layer", np.arange(1, depth + 1), {"units": "1",
-                                                             "long_name": "hidden layer k"})
-    ds.coords["level"] = ("level", np.arange(levels), {"units": "1", "long_name": "RHM level l"})
+    _layer_coord(ds, data.shape[-2])
+    ds.coords["level"] = ("level", np.arange(data.shape[-1]),
+                          {"units": "1", "long_name": "RHM level l"})
 
 
 def _add_layer_statistics(ds: xr.Dataset, dims: tuple, shape: tuple, values: dict) -> None:
     """Each per-layer statistic of every run over ``layer``, NaN-padded to the deepest run."""
     for key in LAYER_STATISTICS:
-        runs = {index: stats[key] for index, stats in values.items() if key in stats}
+        runs = {index: stats[key][0] for index, stats in values.items() if key in stats}
         if not runs:
             continue
-        depth = max(v.shape[0] for v, _ in runs.values())
-        data = np.full(shape + (depth,), np.nan)
-        for index, (vector, _) in runs.items():
-            data[index + (slice(0, vector.shape[0]),)] = vector
-        attrs = dict(next(iter(runs.values()))[1])
+        attrs = dict(next(stats[key][1] for stats in values.values() if key in stats))
         attrs["long_name"] = f"{attrs.get('long_name', key)} (NaN: no such layer or no values)"
-        ds[key] = (dims + ("layer",), data, attrs)
+        ds[key] = (dims + ("layer",), _padded(shape, runs), attrs)
         if "layer" not in ds.coords:           # the same layers as the sensitivity's
-            ds.coords["layer"] = ("layer", np.arange(1, depth + 1),
-                                  {"units": "1", "long_name": "hidden layer k"})
+            _layer_coord(ds, ds.sizes["layer"])
 
 
 def _attributes(sweep: Sweep, executor: str, threads: int, missing: list[str]) -> dict:
