@@ -184,8 +184,9 @@ class Phase:
         size = part[1].shape[-1]
         draws = {}
         if self.phase != "readout":
+            progress = (epoch - 1) / self.epochs
             draws = m.stack([rule.draw(DrawContext(size, self.device, run.dtype, orders[p][rows],
-                                                   run.train_sets[i], run.rhms[i]))
+                                                   run.train_sets[i], run.rhms[i], progress))
                              for p, (i, rule) in enumerate(zip(ids, m.rules))])
         m.weights, m.state, self.buffers, out = self.stepper(
             m.weights, m.state, self.buffers, batch, draws, self.lr)

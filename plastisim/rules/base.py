@@ -62,7 +62,9 @@ class StepResult(NamedTuple):
 
 class DrawContext(NamedTuple):
     """What ``draw`` may read, on the host: the batch's size and rows, the training set and
-    the RHM (for rules that build synonym views: an oracle pairing), the device and dtype."""
+    the RHM (for rules that build synonym views: an oracle pairing), the device and dtype, and
+    how far the phase has gone (the fraction of its epochs done before this step's epoch: a
+    schedule over layers reads it)."""
 
     batch_size: int
     device: torch.device
@@ -70,6 +72,7 @@ class DrawContext(NamedTuple):
     rows: Tensor | None = None     # indices of the batch's rows in ``pool``
     pool: Any = None               # the training set (RHMBatch)
     rhm: Any = None
+    progress: float | None = None  # (epoch − 1) / epochs of the phase, in [0, 1)
 
 
 class Rule(Protocol):

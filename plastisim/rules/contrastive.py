@@ -6,9 +6,20 @@ predicts its target t = z' through a learned predictor W (the dendritic input):
     u = tᵀ W c / C,    ℓ = (1/BP) Σ_{b,p} [ max(0, 1 − u⁺) + max(0, 1 + u⁻) ]
 
 with u⁺ for the target of the same stream and u⁻ for the target of another stream (the batch
-rolled by one). The gradient is a three-factor product with the global modulator
+rolled by one). With ``negatives = K`` the negative term is the mean over the targets of the
+K streams before it in the batch (rolled by 1..K), and with a false-negative prior
+``false_negatives`` = τ⁺ > 0 it is debiased (Chuang et al. 2020, NeurIPS, for a hinge): another stream's target
+shares the sibling's latent with probability τ⁺ (1/v for a uniform symbol), so the term of the
+true negatives is estimated by
 
-    γ = +1 (positive pair, hinge active), −1 (negative pair, hinge active), 0 (inactive):
+    ℓ⁻ = [ (1/K) Σ_k max(0, 1 + u⁻_k) − τ⁺ max(0, 1 + u⁺) ] / (1 − τ⁺)
+
+which adds a push of the positive pair (modulator +τ⁺/(1 − τ⁺)) to every negative draw. Neither
+reads anything but the batch; τ⁺ is a number the user gives (``v`` is visible in the inputs).
+The gradient is a three-factor product with the global modulator
+
+    γ = +1 (positive pair, hinge active), −1 (negative pair, hinge active), 0 (inactive)
+    (for K, τ⁺: −1/(K(1 − τ⁺)) per active negative, +τ⁺/(1 − τ⁺) on the positive target):
     G_t = −γ (W c)/(C P)        dendritic prediction × modulator        (post of target neurons)
     G_c = −γ (Wᵀ t)/(C P)       retrodiction × modulator                (post of context neurons)
     ΔW  = η γ t cᵀ/(C B P)      Hebbian predictor update gated by γ
@@ -33,7 +44,8 @@ import torch
 from torch import Tensor
 
 from ..network import Network
-from ..validate import checked, nonnegative, positive
+from ..errors import impossible
+from ..validate import checked, fraction, integer, nonnegative, positive
 from .base import DrawContext, RuleState
 from .layerwise import LayerwiseParams, LayerwiseRule, channel_map, channel_outer
 from .registry import RuleInfo, register
@@ -43,14 +55,21 @@ from .registry import RuleInfo, register
 class ContrastiveParams(LayerwiseParams):
     temperature: float = checked(0.1, positive)       # InfoNCE only
     pred_init_std: float = checked(0.1, nonnegative)  # predictor W entries N(0, std^2); 0: zeros
+    negatives: int = checked(1, integer(1))          # CLAPP: negatives per context (streams)
+    false_negatives: float = checked(0.0, fraction)  # CLAPP: τ⁺, the false-negative prior
 
 
-def clapp_loss(c: Tensor, t: Tensor, W: Tensor, sign: Tensor | None) -> Tensor:
+def clapp_loss(c: Tensor, t: Tensor, W: Tensor, sign: Tensor | None, negatives: int = 1,
+               false_negatives: float = 0.0) -> Tensor:
     """ℓ of the module docstring; ``sign`` (B,) = ±1 picks one pair per stream (None: both)."""
     C, B, P = W.shape[0], c.shape[0], c.shape[-1]
     u_pos = torch.einsum("bip,ij,bjp->bp", t, W, c) / C
-    u_neg = torch.einsum("bip,ij,bjp->bp", t.roll(1, 0), W, c) / C
-    hinge_pos, hinge_neg = torch.relu(1 - u_pos), torch.relu(1 + u_neg)
+    hinge_pos = torch.relu(1 - u_pos)
+    hinge_neg = sum(torch.relu(1 + torch.einsum("bip,ij,bjp->bp", t.roll(k, 0), W, c) / C)
+                    for k in range(1, negatives + 1)) / negatives
+    if false_negatives:
+        tau = false_negatives
+        hinge_neg = (hinge_neg - tau * torch.relu(1 + u_pos)) / (1 - tau)
     if sign is not None:
         pick = (sign > 0).to(c.dtype)[:, None]
         return ((pick * hinge_pos + (1 - pick) * hinge_neg).sum()) / (B * P)
@@ -75,6 +94,12 @@ class ContrastiveRule(LayerwiseRule):
         """The predictors W (C × C per hidden layer, N(0, pred_init_std²)), drawn from the
         rule's generator after seeding it."""
         super().init(net)
+        if self.kind == "infonce" and (self.params.negatives != 1 or self.params.false_negatives):
+            raise impossible("rule.negatives" if self.params.negatives != 1 else
+                             "rule.false_negatives",
+                             self.params.negatives if self.params.negatives != 1 else
+                             self.params.false_negatives,
+                             "for InfoNCE, which contrasts every other stream of the batch")
         learned = {}
         for l, group in enumerate(net.hidden):
             W = self.params.pred_init_std * torch.randn(group.channels, group.channels,
@@ -103,24 +128,37 @@ class ContrastiveRule(LayerwiseRule):
             return self._infonce(l, c, t, W)
         # modulator γ per stream, position and pair kind (hinge active or not)
         pred = channel_map(W, c)                                            # (B, C, P)
-        t_neg = t.roll(1, 0)
-        u_pos, u_neg = (t * pred).sum(1) / C, (t_neg * pred).sum(1) / C       # (B, P)
-        hinge_pos, hinge_neg = torch.relu(1 - u_pos), torch.relu(1 + u_neg)
-        g_pos, g_neg = (u_pos < 1).to(c.dtype), -(u_neg > -1).to(c.dtype)
+        K, tau = self.params.negatives, self.params.false_negatives
+        t_negs = [t.roll(k, 0) for k in range(1, K + 1)]      # the K streams before: targets b − k
+        u_pos = (t * pred).sum(1) / C                                       # (B, P)
+        u_negs = [(t_neg * pred).sum(1) / C for t_neg in t_negs]
+        hinge_pos = torch.relu(1 - u_pos)
+        hinge_neg = sum(torch.relu(1 + u) for u in u_negs) / K
+        g_pos = (u_pos < 1).to(c.dtype)
+        g_negs = [-(u > -1).to(c.dtype) / (K * (1 - tau)) for u in u_negs]
+        g_fn = None                # the positive target's push from the debiased negatives
+        if tau:
+            hinge_neg = (hinge_neg - tau * torch.relu(1 + u_pos)) / (1 - tau)
+            g_fn = (u_pos > -1).to(c.dtype) * (tau / (1 - tau))
         sign = self._sign(l, draws)
         if sign is not None:       # one pair per stream: positive or negative
             pick = (sign > 0).to(c.dtype)[:, None]
-            g_pos, g_neg = g_pos * pick, g_neg * (1 - pick)
+            g_pos, g_negs = g_pos * pick, [g * (1 - pick) for g in g_negs]
+            g_fn = None if g_fn is None else g_fn * (1 - pick)
             hinge_pos, hinge_neg = hinge_pos * pick, hinge_neg * (1 - pick)
+        if g_fn is not None:
+            g_pos = g_pos + g_fn
         loss = (hinge_pos + hinge_neg).sum() / (B * P)
         # dendritic prediction and retrodiction, gated by the modulator
         G_t = -(g_pos[:, None] * pred) / (C * P)
-        G_t = G_t - (g_neg[:, None] * pred).roll(-1, 0) / (C * P)        # negatives: their own row
-        gated_t = g_pos[:, None] * t + g_neg[:, None] * t_neg          # γ-gated targets
+        gated_t = g_pos[:, None] * t                                 # γ-gated targets
+        for k, (g_neg, t_neg) in enumerate(zip(g_negs, t_negs), 1):  # negatives: their own row
+            G_t = G_t - (g_neg[:, None] * pred).roll(-k, 0) / (C * P)
+            gated_t = gated_t + g_neg[:, None] * t_neg
         G_c = channel_map(W.T, gated_t).mul_(-1 / (C * P))
         dW = channel_outer(gated_t, c).div_(C * B * P)
         # the global modulator γ of each stream's pair (+1, −1, 0), recorded with the factors
-        extras = {} if sign is None else {"gamma": g_pos + g_neg}
+        extras = {} if sign is None else {"gamma": g_pos + sum(g_negs)}
         return loss.detach(), G_c, G_t, {f"pred{l + 1}": dW}, {}, extras
 
     def layer_loss(self, l: int, c: Tensor, t: Tensor, state: RuleState,
@@ -128,7 +166,8 @@ class ContrastiveRule(LayerwiseRule):
         W = state.learned[f"pred{l + 1}"]
         if self.kind == "infonce":
             return infonce_loss(c, t, W, self.params.temperature)
-        return clapp_loss(c, t, W, self._sign(l, draws))
+        return clapp_loss(c, t, W, self._sign(l, draws), self.params.negatives,
+                          self.params.false_negatives)
 
     def _infonce(self, l: int, c: Tensor, t: Tensor, W: Tensor):
         C, B, P = W.shape[0], c.shape[0], c.shape[-1]

@@ -27,9 +27,12 @@ Pairs on the RHM (docs/ssl.md), ``rule.pairs``:
   compartments of the same neurons, one per child of the receptive field, predict each
   other) or "frozen" (it keeps its initial weights).
 
-Training has two phases (``phases``): "local" (every layer on its own loss, simultaneously),
-then "readout": the linear readout on the frozen top layer by the delta rule
-Δβ = −η c_out e ⊗ h̄_L (the cross-entropy gradient of the readout alone).
+Training has two phases (``phases``): "local" (every layer on its own loss, simultaneously,
+``schedule = "together"``; or ``"greedy"``: the phase's epochs split into equal segments, one
+per trained layer from the bottom up, and only that layer and its learned tensors change in
+its segment, as in Greedy InfoMax, Löwe et al. 2019), then "readout": the linear readout on
+the frozen top layer by the delta rule Δβ = −η c_out e ⊗ h̄_L (the cross-entropy gradient of
+the readout alone).
 
 The contract is rules/base.py's: ``init(net)`` seeds the rule's generator and draws its learned
 tensors (predictors, ``state.learned["pred<l>"]``); ``draw(ctx)`` takes one step's random
@@ -61,6 +64,7 @@ from .pairings import (PAIRS, TOP_LAYERS, Pair, half_masks, halves_pair, layer_k
 
 VIEW_LEVELS = ("lowest", "matched")
 UPDATE_NORMS = ("none", "layer")
+SCHEDULES = ("together", "greedy")
 VIEWS_FROM = ("sampler", "train")
 #: "lowest", "matched" or a level "1".."L-1" (the integer is accepted: 1 -> "1"); the range is
 #: checked against the RHM's L by ``view_levels``
@@ -90,6 +94,7 @@ class LayerwiseParams:
     update_norm: str = checked("none", one_of(*UPDATE_NORMS))  # "layer": Δ / running RMS(Δ)
     tau_norm: float = checked(100.0, positive)         # steps of that running mean square
     layer_decay: str = checked("", text)      # "0.5,0.1,0": synaptic decay λ_l per hidden layer
+    schedule: str = checked("together", one_of(*SCHEDULES))  # "greedy": one layer at a time
 
     def __post_init__(self) -> None:
         check_fields(self, "rule.")
@@ -147,6 +152,10 @@ class LayerwiseRule(RuleObject):
         self.depth = len(hidden)
         self.kinds = tuple(layer_kinds(p.pairs, p.top_layer, p.cpc_offset,
                                        [syn.post.positions for syn in hidden]))
+        if p.schedule == "greedy" and p.update_norm != "none":
+            raise impossible("rule.schedule", "greedy", "with rule.update_norm = "
+                             f"'{p.update_norm}': a layer's running update size is undefined "
+                             "while it waits for its segment; use update_norm = 'none'")
         for syn, kind in zip(hidden, self.kinds):
             if kind == "halves":
                 half_masks(syn)           # a one-line ConfigError without two children
@@ -167,7 +176,21 @@ class LayerwiseRule(RuleObject):
                 draws[f"view{level}"] = one_hot(self.partners(ctx, level).x, rhm.v,
                                                 ctx.dtype).to(ctx.device)
         draws.update(self.rule_draws(ctx))
+        if self.params.schedule == "greedy":
+            draws["active"] = self.active_layers(ctx).to(device=ctx.device, dtype=ctx.dtype)
         return draws
+
+    def active_layers(self, ctx: DrawContext) -> Tensor:
+        """``schedule = "greedy"``: 1 for the one trained layer whose segment of the phase
+        ``ctx.progress`` falls in, 0 for the others, (depth,): trained layer j of n (frozen
+        layers skipped) learns while j/n ≤ progress < (j+1)/n."""
+        if ctx.progress is None:
+            raise ConfigError("rule.schedule='greedy' needs the phase's progress in the draw "
+                              "context (DrawContext.progress)")
+        trained = [l for l, kind in enumerate(self.kinds) if kind != "frozen"]
+        current = trained[min(int(ctx.progress * len(trained)), len(trained) - 1)]
+        return torch.tensor([float(l == current) for l in range(self.depth)],
+                            dtype=torch.float64)
 
     def rule_draws(self, ctx: DrawContext) -> dict[str, Tensor]:
         """The rule's own random numbers of a step, after the views (none here)."""
@@ -259,6 +282,10 @@ class LayerwiseRule(RuleObject):
                 continue                          # a frozen layer
             loss, g, g2, learned, new, *extra = self.layer_signals(
                 l, *self.layer_inputs(pair), state, draws)
+            if "active" in draws:                 # greedy: only this segment's layer learns
+                on = draws["active"][l]
+                g, g2 = g * on, None if g2 is None else g2 * on
+                learned = {k: v * on for k, v in learned.items()}
             # Δw = −η c_l Σ_paths (G ⊙ f'(a)) ⊗ u
             paths = pair.factors(g, g2)
             dw = syn.outer(paths[0][0] * paths[0][1], paths[0][2])
@@ -278,9 +305,10 @@ class LayerwiseRule(RuleObject):
             running.update(gains)
             for name in [k[2:] for k in signals if k.startswith("M:")]:   # the same gain
                 signals[f"M:{name}"] = signals[f"M:{name}"] / (gains[f"ms_{name}"] + 1e-30).sqrt()
-        for syn, decay in zip(hidden, layer_decays(self.params, len(hidden))):
+        for l, (syn, decay) in enumerate(zip(hidden, layer_decays(self.params, len(hidden)))):
             if decay and syn.name in updates:     # Δw_l −= λ_l w_l, after any gain
-                updates[syn.name] = updates[syn.name] - decay * weights[syn.name]
+                on = draws["active"][l] if "active" in draws else 1.0
+                updates[syn.name] = updates[syn.name] - on * decay * weights[syn.name]
         # what this step leaves unchanged (frozen layers and their learned tensors)
         for name, t in [(syn.name, weights[syn.name]) for syn in hidden] + \
                 list(state.learned.items()):
@@ -304,8 +332,9 @@ class LayerwiseRule(RuleObject):
         decays = layer_decays(self.params, len(hidden))
         for l, pair in enumerate(self.pairs(net, weights, batch.x, draws, detach=True)):
             if pair is not None:                  # None: a frozen layer
-                total = total + self.layer_loss(l, *self.layer_inputs(pair), state, draws)
-                total = total + decays[l] / 2 * weights[hidden[l].name].square().sum()
+                layer = self.layer_loss(l, *self.layer_inputs(pair), state, draws) + \
+                    decays[l] / 2 * weights[hidden[l].name].square().sum()
+                total = total + (draws["active"][l] * layer if "active" in draws else layer)
         return total
 
     def layer_inputs(self, pair: Pair) -> tuple[Tensor, ...]:
