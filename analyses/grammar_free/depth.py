@@ -4,9 +4,11 @@
         analyses/results/grammar_free/grid_children_v16_m4_L{3,4}.nc \
         --png docs/figures/grammar_free_depth.png
 
-Each file is one merged sweep at one L (same v, n_c, m, width, rules; a children-readout grid,
-whose rules are model files, adds its rules as "<rule>, children readout", dashed, and leaves
-out its bp); P* of every rule comes
+Each file is one merged sweep at one L (same v, n_c, m, width, rules). A grid whose rules are
+model files (``grid_children_*.toml``, ``grid_expansion_*.toml``) adds its rules with the
+network they ran on, dashed, and leaves out its bp: "children readout", or, after the model
+file's name, "random expansion" (``*_exp.toml``) or "random top layer" (``*_top.toml``). P* of
+every rule comes
 from ``plastisim.study.summarize`` (seed-mean test error below 10 % of chance, interpolated in
 log P; 95 % percentile bootstrap over seeds). The figure draws P* (inputs seen, labelled or
 not) against L on a log scale with the supervised reference n_c·m^L; a rule that never crosses
@@ -31,25 +33,35 @@ def label(series: list[dict]) -> str:
     """The rule's label without its rate (the rate may change with L; the table's last lines
     give each spec)."""
     spec = series[0]["spec"]
-    if spec.endswith(CHILDREN):
-        name = spec.split(":")[0]                # every children grid pairs siblings
-        return rule_label(f'{name}:pairs="siblings"', with_lr=False) + ", children readout"
+    if NETWORK in spec:
+        name, network = spec.split(":")[0], spec.split(NETWORK)[1].strip('"')
+        pairs = "" if name == "codepred" else ':pairs="siblings"'   # every such grid: siblings
+        return rule_label(name + pairs, with_lr=False) + ", " + NETWORKS[network]
     return rule_label(spec, with_lr=False)
 
 
-CHILDREN = 'readout="children"'
+NETWORK = "network="
+#: the network a model file's rule ran on, after the file's name (``network_of``)
+NETWORKS = {"children": "children readout", "exp": "random expansion",
+            "top": "random top layer"}
+
+
+def network_of(model: str) -> str:
+    """"exp" for a model file named ``*_exp``, "top" for ``*_top``, else "children"."""
+    suffix = model.rsplit("_", 1)[-1]
+    return suffix if suffix in NETWORKS else "children"
 
 
 def children_as_rules(ds: xr.Dataset) -> xr.Dataset:
-    """A children-readout grid (``grid_children_*.toml``: one model file per rule) as a
-    ``rule`` axis whose specs end in ``CHILDREN``, without its bp (the same bp as the grids of
-    the top layer by halves); other files unchanged."""
+    """A grid of model files (one per rule) as a ``rule`` axis whose specs end in
+    ``network="<network_of(model)>"``, without its bp (the same bp as the grids of the top
+    layer by halves); other files unchanged."""
     if "model" not in ds.dims:
         return ds
     names = {str(m): str(ds["rule_name"].sel(model=m).values.flat[0]) for m in ds["model"].values}
     keep = [m for m, name in names.items() if name != "bp"]
     ds = ds.sel(model=keep).rename({"model": "rule"})
-    return ds.assign_coords(rule=[f"{names[m]}:{CHILDREN}" for m in keep])
+    return ds.assign_coords(rule=[f'{names[m]}:{NETWORK}"{network_of(m)}"' for m in keep])
 
 
 def best_specs(ds: xr.Dataset) -> list[str]:
@@ -75,7 +87,7 @@ def points(paths: list[Path]) -> dict[str, list[dict]]:
         grid_max = float(summary["n_train_multiple"].max())
         for record in rows(summary):
             spec = str(record["rule"])
-            name = spec if spec.endswith(CHILDREN) else spec.split(":")[0]
+            name = spec if NETWORK in spec else spec.split(":")[0]
             out.setdefault(name, []).append({
                 "L": record["rhm_L"], "n_star": record["n_star"], "text": record["text"],
                 "interval": record["interval"], "crossed": record["crossed"],
@@ -125,7 +137,7 @@ def figure(data: dict[str, list[dict]], png: Path) -> Path:
             series, colour = data[name], rule_colour(name)
             L = [r["L"] + 0.04 * (k - (len(names) - 1) / 2) for r in series]
             P = [r["P_star"] * r["n_star"] for r in series]
-            ax.plot(L, P, "--" if name.endswith(CHILDREN) else "-", lw=1.2, alpha=0.7,
+            ax.plot(L, P, "--" if NETWORK in name else "-", lw=1.2, alpha=0.7,
                     color=colour, label=label(series))
             for x, r, p in zip(L, series, P):
                 if r["crossed"]:
