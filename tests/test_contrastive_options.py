@@ -136,3 +136,16 @@ def test_schedule_and_negatives_are_checked():
     greedy.prepare(net)
     with pytest.raises(ConfigError, match="progress"):
         greedy.draw(DrawContext(4, torch.device("cpu"), torch.float64))
+
+
+def test_a_greedy_step_compiles_without_graph_breaks():
+    """The schedule is a draw (a 0/1 per layer), not a branch: one graph for every segment."""
+    net, x, y, ctx = _setup(progress=0.7)
+    rule = rules.get("clapp", pairs="siblings", schedule="greedy", negatives=2)
+    rule.prepare(net)
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(
+        lambda w, s, b, d: rule.step(net, w, s, b, d, "local"))(
+            net.weights(), rule.state, Batch(x, y), rule.draw(ctx))
+    assert explained.graph_break_count == 0, explained.break_reasons
+    torch._dynamo.reset()

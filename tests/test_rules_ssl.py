@@ -389,9 +389,11 @@ def test_readout_phase_matches_autograd_on_fields_and_forward():
 
 
 def _pure_cases():
-    """clapp on siblings (pair signs drawn), lpl on siblings with a linear predictor (running
-    statistics): the two kinds of state a step reads and returns."""
+    """clapp on siblings (pair signs drawn; with two debiased negatives), lpl on siblings with
+    a linear predictor (running statistics): the two kinds of state a step reads and returns."""
     return [pytest.param("clapp", {}, id="clapp-siblings"),
+            pytest.param("clapp", {"negatives": 2, "false_negatives": 0.125},
+                         id="clapp-siblings-debiased-K2"),
             pytest.param("lpl", {"predictor": "linear"}, id="lpl-siblings-linear")]
 
 
