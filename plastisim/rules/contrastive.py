@@ -6,11 +6,11 @@ predicts its target t = z' through a learned predictor W (the dendritic input):
     u = tᵀ W c / C,    ℓ = (1/BP) Σ_{b,p} [ max(0, 1 − u⁺) + max(0, 1 + u⁻) ]
 
 with u⁺ for the target of the same stream and u⁻ for the target of another stream (the batch
-rolled by one). With ``negatives = K`` the negative term is the mean over the targets of the
-K streams before it in the batch (rolled by 1..K), and with a false-negative prior
-``false_negatives`` = τ⁺ > 0 it is debiased (Chuang et al. 2020, NeurIPS, for a hinge): another stream's target
-shares the sibling's latent with probability τ⁺ (1/v for a uniform symbol), so the term of the
-true negatives is estimated by
+rolled by one). With ``negatives = K`` (K < the batch size) the negative term is the mean over
+the targets of the K streams before it in the batch (rolled by 1..K), and with a
+false-negative prior ``false_negatives`` = τ⁺ > 0 it is debiased (Chuang et al. 2020,
+NeurIPS, for a hinge): another stream's target shares the sibling's latent with probability
+τ⁺ (1/v for a uniform symbol), so the term of the true negatives is estimated by
 
     ℓ⁻ = [ (1/K) Σ_k max(0, 1 + u⁻_k) − τ⁺ max(0, 1 + u⁺) ] / (1 − τ⁺)
 
@@ -94,12 +94,10 @@ class ContrastiveRule(LayerwiseRule):
         """The predictors W (C × C per hidden layer, N(0, pred_init_std²)), drawn from the
         rule's generator after seeding it."""
         super().init(net)
-        if self.kind == "infonce" and (self.params.negatives != 1 or self.params.false_negatives):
-            raise impossible("rule.negatives" if self.params.negatives != 1 else
-                             "rule.false_negatives",
-                             self.params.negatives if self.params.negatives != 1 else
-                             self.params.false_negatives,
-                             "for InfoNCE, which contrasts every other stream of the batch")
+        for name, default in (("negatives", 1), ("false_negatives", 0.0)):
+            if self.kind == "infonce" and getattr(self.params, name) != default:
+                raise impossible(f"rule.{name}", getattr(self.params, name),
+                                 "for InfoNCE, which contrasts every other stream of the batch")
         learned = {}
         for l, group in enumerate(net.hidden):
             W = self.params.pred_init_std * torch.randn(group.channels, group.channels,
