@@ -1,7 +1,8 @@
 """P* against depth L for bp and the grammar-free rules (docs/results.md §2).
 
     python analyses/grammar_free/depth.py analyses/results/grammar_free/grid_v16_m4_L{2,3,4,5}.nc \
-        analyses/results/grammar_free/grid_children_v16_m4_L{3,4}.nc \
+        analyses/results/grammar_free/grid_children_v16_m4_L{2,3,4,5}.nc \
+        analyses/results/grammar_free/grid_expansion_v16_m4_L{4,5}.nc \
         --png docs/figures/grammar_free_depth.png
 
 Each file is one merged sweep at one L (same v, n_c, m, width, rules). A grid whose rules are
