@@ -188,6 +188,11 @@ def sensitivity_matrix(net: Network, rhm: RHM, batch: RHMBatch, seed: int = 0) -
                      for level in range(rhm.L)]).T
 
 
+def layer_coord(depth: int) -> tuple:
+    """The ``layer`` coordinate (1..depth, hidden layer k) of per-layer values in the files."""
+    return ("layer", np.arange(1, depth + 1), {"units": "1", "long_name": "hidden layer k"})
+
+
 #: the per-layer statistics of a trained network's code (``layer_statistics``): name ->
 #: long name, in the order of its columns
 LAYER_STATISTICS = {

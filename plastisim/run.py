@@ -17,7 +17,7 @@ import xarray as xr
 from . import rules
 from .config import RunConfig
 from .errors import ConfigError, impossible
-from .metrics import LAYER_STATISTICS, layer_statistics, sensitivity_matrix
+from .metrics import LAYER_STATISTICS, layer_coord, layer_statistics, sensitivity_matrix
 from .network import Network, hierarchy
 from .options import Status
 from .recording.monitor import Monitor
@@ -142,10 +142,6 @@ def _probe(built: Built, result: TrainResult) -> RHMBatch | None:
     return built.test_set[:SENSITIVITY_PROBE]
 
 
-def _layer_coord(depth: int) -> tuple:
-    return ("layer", np.arange(1, depth + 1), {"units": "1", "long_name": "hidden layer k"})
-
-
 def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
     """S_{k,l} of the trained network (``metrics.sensitivity_matrix``) on the ``_probe``
     inputs, synonyms drawn with the network seed; NaN without a probe."""
@@ -154,7 +150,7 @@ def final_sensitivity(built: Built, result: TrainResult) -> xr.DataArray:
     values = np.full((depth, levels), np.nan) if probe is None else \
         sensitivity_matrix(built.net, built.rhm, probe, seed=int(built.net_seed))
     return xr.DataArray(values, dims=("layer", "level"), coords={
-        "layer": _layer_coord(depth),
+        "layer": layer_coord(depth),
         "level": ("level", np.arange(levels), {"units": "1", "long_name": "RHM level l: synonyms "
                                                             "re-drawn below it"})},
         attrs={"units": "1", "long_name": "synonymic sensitivity S_{k,l} after training",
@@ -168,7 +164,7 @@ def final_layer_statistics(built: Built, result: TrainResult) -> dict[str, xr.Da
     probe = _probe(built, result)
     values = np.full((depth, len(LAYER_STATISTICS)), np.nan) if probe is None else \
         layer_statistics(built.net, one_hot(probe.x, built.rhm.v, built.net.dtype))
-    return {name: xr.DataArray(values[:, i], dims="layer", coords={"layer": _layer_coord(depth)},
+    return {name: xr.DataArray(values[:, i], dims="layer", coords={"layer": layer_coord(depth)},
                                attrs={"units": "1", "long_name": f"{text} after training",
                                       "probe": f"first {SENSITIVITY_PROBE} test inputs (or all)"})
             for i, (name, text) in enumerate(LAYER_STATISTICS.items())}

@@ -134,18 +134,16 @@ class ContrastiveRule(LayerwiseRule):
         hinge_neg = sum(torch.relu(1 + u) for u in u_negs) / K
         g_pos = (u_pos < 1).to(c.dtype)
         g_negs = [-(u > -1).to(c.dtype) / (K * (1 - tau)) for u in u_negs]
-        g_fn = None                # the positive target's push from the debiased negatives
         if tau:
             hinge_neg = (hinge_neg - tau * torch.relu(1 + u_pos)) / (1 - tau)
-            g_fn = (u_pos > -1).to(c.dtype) * (tau / (1 - tau))
         sign = self._sign(l, draws)
         if sign is not None:       # one pair per stream: positive or negative
             pick = (sign > 0).to(c.dtype)[:, None]
             g_pos, g_negs = g_pos * pick, [g * (1 - pick) for g in g_negs]
-            g_fn = None if g_fn is None else g_fn * (1 - pick)
             hinge_pos, hinge_neg = hinge_pos * pick, hinge_neg * (1 - pick)
-        if g_fn is not None:
-            g_pos = g_pos + g_fn
+        if tau:                    # the debiased negatives push the positive target of a
+            g_fn = (u_pos > -1).to(c.dtype) * (tau / (1 - tau))     # negative draw
+            g_pos = g_pos + (g_fn if sign is None else g_fn * (1 - pick))
         loss = (hinge_pos + hinge_neg).sum() / (B * P)
         # dendritic prediction and retrodiction, gated by the modulator
         G_t = -(g_pos[:, None] * pred) / (C * P)

@@ -33,7 +33,7 @@ import xarray as xr
 
 from .. import rules
 from ..config import RunConfig
-from ..metrics import LAYER_STATISTICS
+from ..metrics import LAYER_STATISTICS, layer_coord
 from ..options import Status
 from ..recording.record import CF_CONVENTIONS, CURVE_ATTRS, git_state
 from .plan import MULTIPLE, Point, Sweep
@@ -226,11 +226,6 @@ def _padded(shape: tuple, values: dict) -> np.ndarray:
     return data
 
 
-def _layer_coord(ds: xr.Dataset, depth: int) -> None:
-    ds.coords["layer"] = ("layer", np.arange(1, depth + 1), {"units": "1",
-                                                             "long_name": "hidden layer k"})
-
-
 def _add_sensitivity(ds: xr.Dataset, dims: tuple, shape: tuple, values: dict) -> None:
     """S_{k,l} of every run over (layer, level), NaN-padded to the deepest run."""
     if not values:
@@ -239,7 +234,7 @@ def _add_sensitivity(ds: xr.Dataset, dims: tuple, shape: tuple, values: dict) ->
     ds["sensitivity"] = (dims + ("layer", "level"), data, {
         "units": "1", "long_name": "synonymic sensitivity S_{k,l} of hidden layer k to synonyms "
         "re-drawn below level l, after training (NaN: no such layer or no final values)"})
-    _layer_coord(ds, data.shape[-2])
+    ds.coords["layer"] = layer_coord(data.shape[-2])
     ds.coords["level"] = ("level", np.arange(data.shape[-1]),
                           {"units": "1", "long_name": "RHM level l"})
 
@@ -254,7 +249,7 @@ def _add_layer_statistics(ds: xr.Dataset, dims: tuple, shape: tuple, values: dic
         attrs["long_name"] = f"{attrs.get('long_name', key)} (NaN: no such layer or no values)"
         ds[key] = (dims + ("layer",), _padded(shape, runs), attrs)
         if "layer" not in ds.coords:           # the same layers as the sensitivity's
-            _layer_coord(ds, ds.sizes["layer"])
+            ds.coords["layer"] = layer_coord(ds.sizes["layer"])
 
 
 def _attributes(sweep: Sweep, executor: str, threads: int, missing: list[str]) -> dict:
